@@ -1,0 +1,159 @@
+// Package bench measures the service end to end (`wanderer-kills bench`)
+// and holds the killmail generator that the Go benchmarks share.
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	_ "embed"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/wanderer-industries/wanderer-kills-go/esi"
+	"github.com/wanderer-industries/wanderer-kills-go/store"
+)
+
+// corpus is a copy of testdata/fixtures/killmails.jsonl: 88 real ESI
+// killmails whose shapes the generator reuses.
+//
+//go:embed corpus.jsonl
+var corpus []byte
+
+// Templates decodes the embedded real killmails.
+func Templates() ([]*store.Killmail, error) {
+	var out []*store.Killmail
+	sc := bufio.NewScanner(bytes.NewReader(corpus))
+	sc.Buffer(make([]byte, 1<<20), 4<<20)
+	for sc.Scan() {
+		km, err := esi.DecodeKillmail(sc.Bytes())
+		if err != nil {
+			return nil, fmt.Errorf("bench: corpus: %w", err)
+		}
+		out = append(out, km)
+	}
+	return out, sc.Err()
+}
+
+// GenConfig shapes generated killmails. Zero values are defaults.
+type GenConfig struct {
+	// Seed makes the sequence repeatable.
+	Seed uint64
+	// Systems is the number of distinct systems. Zero means 8000.
+	Systems int
+	// Characters, Corporations and Alliances size the id pools. Zero
+	// means 500k, 50k and 3k.
+	Characters, Corporations, Alliances int
+	// Start and Span place kill times: uniformly in [Start, Start+Span).
+	// Zero means the 60 days before now.
+	Start time.Time
+	Span  time.Duration
+	// FirstID is the first killmail id. Zero means 100,000,000.
+	FirstID int64
+}
+
+// Generator makes realistic killmails: each is a real fixture's shape (its
+// attackers, items and sizes) with fresh ids, a time in the window, a
+// system drawn with a skewed (Zipf) popularity, and characters, corporations
+// and alliances drawn from skewed pools in real id ranges. Not safe for
+// concurrent use.
+type Generator struct {
+	cfg       GenConfig
+	templates []*store.Killmail
+	r         *rand.Rand
+	systems   *rand.Zipf
+	chars     *rand.Zipf
+	corps     *rand.Zipf
+	alliances *rand.Zipf
+	nextID    int64
+}
+
+// NewGenerator builds a generator over templates (see Templates).
+func NewGenerator(templates []*store.Killmail, cfg GenConfig) *Generator {
+	if cfg.Systems <= 0 {
+		cfg.Systems = 8000
+	}
+	if cfg.Characters <= 0 {
+		cfg.Characters = 500_000
+	}
+	if cfg.Corporations <= 0 {
+		cfg.Corporations = 50_000
+	}
+	if cfg.Alliances <= 0 {
+		cfg.Alliances = 3_000
+	}
+	if cfg.Span <= 0 {
+		cfg.Span = 60 * 24 * time.Hour
+	}
+	if cfg.Start.IsZero() {
+		cfg.Start = time.Now().Add(-cfg.Span)
+	}
+	if cfg.FirstID <= 0 {
+		cfg.FirstID = 100_000_000
+	}
+	r := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
+	zipf := func(n int, s float64) *rand.Zipf { return rand.NewZipf(r, s, 1, uint64(n-1)) }
+	return &Generator{
+		cfg:       cfg,
+		templates: templates,
+		r:         r,
+		systems:   zipf(cfg.Systems, 1.1),
+		chars:     zipf(cfg.Characters, 1.05),
+		corps:     zipf(cfg.Corporations, 1.1),
+		alliances: zipf(cfg.Alliances, 1.2),
+		nextID:    cfg.FirstID,
+	}
+}
+
+// SystemID maps a popularity rank to a real k-space system id range.
+func SystemID(rank uint64) int64 { return 30000001 + int64(rank) }
+
+// CharacterID maps a rank to the modern character id range.
+func CharacterID(rank uint64) int64 { return 2112000000 + int64(rank) }
+
+// CorporationID maps a rank to the player corporation id range.
+func CorporationID(rank uint64) int64 { return 98000000 + int64(rank) }
+
+// AllianceID maps a rank to the alliance id range.
+func AllianceID(rank uint64) int64 { return 99000000 + int64(rank) }
+
+// Next returns a new killmail. Its attackers and items slices are fresh
+// copies; the template is not modified.
+func (g *Generator) Next() *store.Killmail {
+	t := g.templates[g.r.IntN(len(g.templates))]
+	km := *t
+	km.KillmailID = g.nextID
+	g.nextID++
+	km.Hash = fmt.Sprintf("%040x", uint64(km.KillmailID)*0x9e3779b97f4a7c15)
+	offset := time.Duration(g.r.Int64N(int64(g.cfg.Span)))
+	km.KillTime = store.Time{Time: g.cfg.Start.Add(offset).UTC().Truncate(time.Second)}
+	km.SystemID = SystemID(g.systems.Uint64())
+	km.SystemName = ""
+	km.Victim.CharacterID, km.Victim.CorporationID, km.Victim.AllianceID = g.party(t.Victim.CharacterID != 0)
+	km.Attackers = make([]store.Attacker, len(t.Attackers))
+	for i, a := range t.Attackers {
+		a.CharacterID, a.CorporationID, a.AllianceID = g.party(a.CharacterID != 0)
+		km.Attackers[i] = a
+	}
+	value := math.Exp(g.r.NormFloat64()*1.5 + 17) // log-normal around 24m ISK
+	km.ZKB = &store.ZKB{Hash: km.Hash, TotalValue: math.Round(value*100) / 100, Points: int64(1 + g.r.IntN(50)),
+		Solo: len(km.Attackers) == 1, Labels: []string{"pvp"}}
+	km.Normalize()
+	return &km
+}
+
+// party draws a character, its corporation and (usually) its alliance.
+// NPC participants (no character in the template) stay without ids.
+func (g *Generator) party(player bool) (char, corp, alliance int64) {
+	if !player {
+		return 0, 0, 0
+	}
+	char = CharacterID(g.chars.Uint64())
+	// A character's corporation is stable: derive it from the character.
+	corp = CorporationID(uint64(char*2654435761) % uint64(g.cfg.Corporations))
+	if corp%5 != 0 {
+		alliance = AllianceID(uint64(corp*40503) % uint64(g.cfg.Alliances))
+	}
+	return char, corp, alliance
+}

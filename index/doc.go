@@ -1,0 +1,17 @@
+// Package index is the in-memory search index over the store's write log.
+//
+// It maps killmail dimensions (solar system, character, corporation,
+// alliance, victim ship type and UTC day of the kill) to the set of write-log
+// offsets holding them, and answers queries that AND across dimensions and OR
+// within one, bounded by kill time and total value, newest first by
+// (kill time, killmail id), one page at a time.
+//
+// The index is pure: it knows offsets, ids, times and values, never JSON. The
+// store feeds it one [Doc] per killmail, persists the same Doc next to the
+// killmail (see [Doc.AppendBinary]) so the index can be rebuilt after a crash,
+// and may save and load whole snapshots with [Index.WriteTo] and [ReadIndex].
+//
+// Offsets are 32-bit. A set of offsets is a sorted []uint32 while it is small
+// (most characters appear on a handful of killmails) and a roaring bitmap once
+// it grows, which keeps memory near 200 bytes per killmail at a million.
+package index

@@ -1,0 +1,422 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/wanderer-industries/wanderer-kills-go/index"
+)
+
+// Batch is one atomic write: killmails to append and key-value pairs to
+// set in the same commit (a feed's cursor beside the killmails it brought).
+type Batch struct {
+	Killmails []*Killmail
+	// KV is written in the same commit; a nil value deletes the key.
+	KV map[string][]byte
+	// Quiet marks the killmails as not for live feeds (backfill of old
+	// kills). They are stored and indexed like the others.
+	Quiet bool
+}
+
+// Status says what Append did with one killmail.
+type Status int
+
+// The outcomes of appending one killmail.
+const (
+	// Added: a new killmail at a new offset.
+	Added Status = iota + 1
+	// Duplicate: the id was stored already and this copy adds nothing.
+	Duplicate
+	// Updated: the id was stored already; this richer copy replaced it at
+	// the same offset.
+	Updated
+	// Rejected: the killmail failed validation; Result.Err says why.
+	Rejected
+)
+
+// String names the status for logs and JSON.
+func (s Status) String() string {
+	switch s {
+	case Added:
+		return "added"
+	case Duplicate:
+		return "duplicate"
+	case Updated:
+		return "updated"
+	case Rejected:
+		return "rejected"
+	}
+	return "unknown"
+}
+
+// Result is the outcome for one killmail of a Batch, in the same order.
+type Result struct {
+	Offset uint64
+	Status Status
+	// Err is set for Rejected: a *ValidationError.
+	Err error
+}
+
+// op is one unit of work for the writer goroutine.
+type op struct {
+	ctx context.Context
+	// append
+	batch   Batch
+	prep    []prepared
+	results []Result
+	// custom mutations (update, retention) run alone
+	apply func(b *pebble.Batch) (after func(), err error)
+
+	err  error
+	done chan struct{}
+}
+
+type prepared struct {
+	km  *Killmail
+	js  []byte
+	doc index.Doc
+}
+
+// Append validates, deduplicates and durably writes a batch. It returns
+// once the commit is synced: from then on the killmails are readable,
+// indexed and visible to tail readers. Validation failures do not fail the
+// batch; they come back as Rejected results. The error is for the commit
+// itself (or ctx, or a closed store), in which case nothing was written.
+func (s *Store) Append(ctx context.Context, b Batch) ([]Result, error) {
+	o := &op{ctx: ctx, batch: b, results: make([]Result, len(b.Killmails)), done: make(chan struct{})}
+	now := s.cfg.Now()
+	o.prep = make([]prepared, len(b.Killmails))
+	for i, km := range b.Killmails {
+		km.Normalize()
+		if err := km.Validate(now); err != nil {
+			o.results[i] = Result{Status: Rejected, Err: err}
+			continue
+		}
+		js, err := json.Marshal(km)
+		if err != nil {
+			o.results[i] = Result{Status: Rejected, Err: fmt.Errorf("store: encode killmail %d: %w", km.KillmailID, err)}
+			continue
+		}
+		o.prep[i] = prepared{km: km, js: js, doc: docOf(km)}
+	}
+	return o.results, s.submit(ctx, o)
+}
+
+// Update replaces the stored copy of a killmail in place (same offset),
+// for enrichment that completes later, and writes kv in the same commit.
+// The killmail id must match the one stored at offset. What the stored
+// copy has and km lacks (a zkb block, a hash, names) is kept, so an update
+// racing a richer copy never loses what that copy brought.
+func (s *Store) Update(ctx context.Context, offset uint64, km *Killmail, kv map[string][]byte) error {
+	km.Normalize()
+	if err := km.Validate(s.cfg.Now()); err != nil {
+		return err
+	}
+	o := &op{ctx: ctx, done: make(chan struct{})}
+	o.apply = func(b *pebble.Batch) (func(), error) {
+		cur, err := s.offsetOf(km.KillmailID)
+		if err != nil {
+			return nil, err
+		}
+		if cur != offset {
+			return nil, fmt.Errorf("store: update offset %d: killmail %d is at offset %d", offset, km.KillmailID, cur)
+		}
+		old, err := s.At(ctx, offset)
+		if err != nil {
+			return nil, err
+		}
+		oldKM, err := old.Killmail()
+		if err != nil {
+			return nil, err
+		}
+		merged := km.mergedWith(oldKM)
+		js, err := json.Marshal(merged)
+		if err != nil {
+			return nil, fmt.Errorf("store: encode killmail %d: %w", km.KillmailID, err)
+		}
+		doc := docOf(merged)
+		doc.Offset = offset
+		var flags byte
+		if old.Quiet {
+			flags = flagQuiet
+		}
+		if err := dropStaleTime(b, oldKM, merged); err != nil {
+			return nil, err
+		}
+		if err := s.putRecord(b, flags, prepared{km: merged, js: js, doc: doc}); err != nil {
+			return nil, err
+		}
+		if err := putKV(b, kv); err != nil {
+			return nil, err
+		}
+		return func() { s.indexAdd(doc) }, nil
+	}
+	return s.submit(ctx, o)
+}
+
+func (s *Store) submit(ctx context.Context, o *op) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stop:
+		return ErrClosed
+	}
+	// Once queued, the op runs to completion; waiting for it keeps the
+	// caller's view honest even when ctx ends meanwhile.
+	<-o.done
+	return o.err
+}
+
+// writer is the single goroutine that mutates the store. It merges queued
+// appends into one synced commit (group commit).
+func (s *Store) writer() {
+	defer close(s.done)
+	for {
+		var first *op
+		select {
+		case first = <-s.ops:
+		case <-s.stop:
+			s.drain()
+			return
+		}
+		s.run(first)
+	}
+}
+
+// drain finishes the ops queued before Close.
+func (s *Store) drain() {
+	for {
+		select {
+		case o := <-s.ops:
+			s.run(o)
+		default:
+			return
+		}
+	}
+}
+
+func (s *Store) run(first *op) {
+	if first.apply != nil {
+		s.runCustom(first)
+		return
+	}
+	group := []*op{first}
+	n := len(first.prep)
+collect:
+	for n < s.cfg.MaxBatch {
+		select {
+		case o := <-s.ops:
+			if o.apply != nil {
+				s.commitAppends(group)
+				s.runCustom(o)
+				return
+			}
+			group = append(group, o)
+			n += len(o.prep)
+		default:
+			break collect
+		}
+	}
+	s.commitAppends(group)
+}
+
+func (s *Store) runCustom(o *op) {
+	defer close(o.done)
+	b := s.db.NewBatch()
+	defer b.Close()
+	after, err := o.apply(b)
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
+	if err != nil {
+		o.err = err
+		return
+	}
+	if after != nil {
+		after()
+	}
+}
+
+// commitAppends writes a group of append ops in one synced batch. On a
+// commit failure every op of the group fails and the offsets handed out
+// are taken back, so the log stays dense.
+func (s *Store) commitAppends(group []*op) {
+	b := s.db.NewBatch()
+	defer b.Close()
+	next := s.next
+	pending := make(map[int64]*Result) // ids written earlier in this group
+	var docs []index.Doc
+	var err error
+	for _, o := range group {
+		if err = s.stageAppend(b, o, &next, pending, &docs); err != nil {
+			break
+		}
+		if err = putKV(b, o.batch.KV); err != nil {
+			break
+		}
+	}
+	if err == nil && next != s.next {
+		err = b.Set(keyHead, binary.BigEndian.AppendUint64(nil, next-1), nil)
+	}
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
+	if err != nil {
+		err = fmt.Errorf("store: commit: %w", err)
+		for _, o := range group {
+			o.err = err
+			close(o.done)
+		}
+		return
+	}
+	for _, d := range docs {
+		s.indexAdd(d)
+	}
+	advanced := next != s.next
+	s.next = next
+	if advanced {
+		s.head.Store(next - 1)
+	}
+	for _, o := range group {
+		close(o.done)
+	}
+	if advanced {
+		s.notify()
+	}
+}
+
+func (s *Store) stageAppend(b *pebble.Batch, o *op, next *uint64, pending map[int64]*Result, docs *[]index.Doc) error {
+	var flags byte
+	if o.batch.Quiet {
+		flags = flagQuiet
+	}
+	for i := range o.prep {
+		p := &o.prep[i]
+		res := &o.results[i]
+		if p.km == nil {
+			continue // rejected before queueing
+		}
+		if prev, ok := pending[p.km.KillmailID]; ok {
+			// The same id twice in one group: the first copy wins.
+			*res = Result{Offset: prev.Offset, Status: Duplicate}
+			continue
+		}
+		off, old, err := s.existing(p.km.KillmailID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case old == nil:
+			off = *next
+			*next++
+			res.Status = Added
+		case p.km.richer(old):
+			res.Status = Updated
+			if err := dropStaleTime(b, old, p.km); err != nil {
+				return err
+			}
+		default:
+			*res = Result{Offset: off, Status: Duplicate}
+			pending[p.km.KillmailID] = res
+			continue
+		}
+		res.Offset = off
+		p.doc.Offset = off
+		if err := s.putRecord(b, flags, *p); err != nil {
+			return err
+		}
+		pending[p.km.KillmailID] = res
+		*docs = append(*docs, p.doc)
+	}
+	return nil
+}
+
+// existing returns the offset and decoded copy of a stored killmail, or a
+// nil copy when the id is new.
+func (s *Store) existing(id int64) (uint64, *Killmail, error) {
+	off, err := s.offsetOf(id)
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	e, err := s.At(context.Background(), off)
+	if err != nil {
+		return 0, nil, err
+	}
+	km, err := e.Killmail()
+	if err != nil {
+		return 0, nil, err
+	}
+	return off, km, nil
+}
+
+func (s *Store) putRecord(b *pebble.Batch, flags byte, p prepared) error {
+	off := p.doc.Offset
+	if err := b.Set(logKey(off), encodeRecord(flags, p.js), nil); err != nil {
+		return err
+	}
+	if err := b.Set(docKey(off), p.doc.AppendBinary(nil), nil); err != nil {
+		return err
+	}
+	if err := b.Set(idKey(p.km.KillmailID), binary.BigEndian.AppendUint64(nil, off), nil); err != nil {
+		return err
+	}
+	return b.Set(timeKey(p.km.KillTime.Unix(), p.km.KillmailID), binary.BigEndian.AppendUint64(nil, off), nil)
+}
+
+// dropStaleTime deletes the old time key when a replacement copy of a
+// killmail carries another kill time.
+func dropStaleTime(b *pebble.Batch, old, km *Killmail) error {
+	if old.KillTime.Equal(km.KillTime.Time) {
+		return nil
+	}
+	return b.Delete(timeKey(old.KillTime.Unix(), old.KillmailID), nil)
+}
+
+func (s *Store) indexAdd(d index.Doc) {
+	if err := s.ix.Add(d); err != nil {
+		// Only an offset beyond 2^32 fails; the data is stored regardless
+		// and the log stays the source of truth.
+		s.log.Error("index add failed", "offset", d.Offset, "err", err)
+	}
+}
+
+func putKV(b *pebble.Batch, kv map[string][]byte) error {
+	for k, v := range kv {
+		var err error
+		if v == nil {
+			err = b.Delete(kvKey(k), nil)
+		} else {
+			err = b.Set(kvKey(k), v, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// docOf extracts what the index knows of a killmail. Offset is set later.
+func docOf(km *Killmail) index.Doc {
+	return index.Doc{
+		KillmailID:   km.KillmailID,
+		Time:         km.KillTime.Unix(),
+		System:       km.SystemID,
+		ShipType:     km.Victim.ShipTypeID,
+		Characters:   km.Characters(),
+		Corporations: km.Corporations(),
+		Alliances:    km.Alliances(),
+		Value:        km.TotalValue(),
+	}
+}

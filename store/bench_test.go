@@ -1,0 +1,210 @@
+package store_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wanderer-industries/wanderer-kills-go/bench"
+	"github.com/wanderer-industries/wanderer-kills-go/index"
+	"github.com/wanderer-industries/wanderer-kills-go/store"
+)
+
+func generator(b testing.TB, seed uint64) *bench.Generator {
+	b.Helper()
+	tpl, err := bench.Templates()
+	require.NoError(b, err)
+	return bench.NewGenerator(tpl, bench.GenConfig{Seed: seed})
+}
+
+// BenchmarkAppendDurable measures synced appends with group commit: 8
+// concurrent writers, each appending batches of 10 killmails, as live
+// feeds and backfill do. The figure is killmails/s.
+func BenchmarkAppendDurable(b *testing.B) {
+	ctx := context.Background()
+	s := openStore(b, b.TempDir())
+	g := generator(b, 1)
+	kms := make([]*store.Killmail, b.N*10)
+	for i := range kms {
+		kms[i] = g.Next()
+	}
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	work := make(chan []*store.Killmail, 64)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range work {
+				if _, err := s.Append(ctx, store.Batch{Killmails: batch}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < len(kms); i += 10 {
+		work <- kms[i : i+10]
+	}
+	close(work)
+	wg.Wait()
+	b.ReportMetric(float64(len(kms))/time.Since(start).Seconds(), "killmails/s")
+}
+
+// BenchmarkGetByID looks killmails up by id in a store of 100k.
+func BenchmarkGetByID(b *testing.B) {
+	ctx := context.Background()
+	s, ids := bigStore(b, 100_000)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := s.Get(ctx, ids[i%len(ids)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+var (
+	millionOnce sync.Once
+	millionDir  string
+	millionIDs  []int64
+)
+
+// millionStore builds (once per test binary) a store of 1M generated
+// killmails in a temp dir and returns its directory, closed.
+func millionStore(b *testing.B) string {
+	b.Helper()
+	millionOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "wk-bench-1m-")
+		require.NoError(b, err)
+		millionDir = filepath.Join(dir, "store")
+		s, err := store.Open(context.Background(), store.Config{Dir: millionDir})
+		require.NoError(b, err)
+		millionIDs = fill(b, s, 1_000_000)
+		require.NoError(b, s.Close())
+	})
+	return millionDir
+}
+
+func fill(b testing.TB, s *store.Store, n int) []int64 {
+	g := generator(b, 42)
+	ids := make([]int64, 0, n)
+	batch := make([]*store.Killmail, 0, 1000)
+	for len(ids) < n {
+		km := g.Next()
+		ids = append(ids, km.KillmailID)
+		batch = append(batch, km)
+		if len(batch) == cap(batch) || len(ids) == n {
+			_, err := s.Append(context.Background(), store.Batch{Killmails: batch})
+			require.NoError(b, err)
+			batch = batch[:0]
+		}
+	}
+	return ids
+}
+
+func bigStore(b *testing.B, n int) (*store.Store, []int64) {
+	s := openStore(b, b.TempDir())
+	return s, fill(b, s, n)
+}
+
+// BenchmarkOpen1M times opening a store of 1M killmails until it is ready
+// (index rebuilt). Target: under 3 s.
+func BenchmarkOpen1M(b *testing.B) {
+	dir := millionStore(b)
+	b.ResetTimer()
+	for range b.N {
+		s, err := store.Open(context.Background(), store.Config{Dir: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		require.EqualValues(b, 1_000_000, s.Count())
+		require.NoError(b, s.Close())
+		b.StartTimer()
+	}
+}
+
+// BenchmarkSystemWindow1M queries one popular system over a 7-day window
+// for 50 results, records included, in a store of 1M. Target p99 < 1 ms.
+func BenchmarkSystemWindow1M(b *testing.B) {
+	s := openMillion(b)
+	now := time.Now()
+	queries := make([]index.Query, 64)
+	for i := range queries {
+		queries[i] = index.Query{
+			Systems: []int64{bench.SystemID(uint64(i % 16))},
+			Since:   now.Add(-time.Duration(7+i%30) * 24 * time.Hour).Unix(),
+			Until:   now.Add(-time.Duration(i%30) * 24 * time.Hour).Unix(),
+			Limit:   50,
+		}
+	}
+	runQueries(b, s, queries)
+}
+
+// BenchmarkIntersection3x1M intersects three dimensions (a popular
+// alliance, a corporation list and a 30-day window) in a store of 1M.
+func BenchmarkIntersection3x1M(b *testing.B) {
+	s := openMillion(b)
+	now := time.Now()
+	queries := make([]index.Query, 64)
+	for i := range queries {
+		queries[i] = index.Query{
+			Alliances:    []int64{bench.AllianceID(uint64(i % 8))},
+			Corporations: []int64{bench.CorporationID(uint64(i)), bench.CorporationID(uint64(i * 7))},
+			Systems:      []int64{bench.SystemID(uint64(i % 4)), bench.SystemID(uint64(4 + i%50))},
+			Since:        now.Add(-30 * 24 * time.Hour).Unix(),
+			Limit:        50,
+		}
+	}
+	runQueries(b, s, queries)
+}
+
+func openMillion(b *testing.B) *store.Store {
+	dir := millionStore(b)
+	s, err := store.Open(context.Background(), store.Config{Dir: dir})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func runQueries(b *testing.B, s *store.Store, queries []index.Query) {
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	hits := 0
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		es, _, err := s.Search(ctx, queries[i%len(queries)])
+		lat = append(lat, time.Since(t0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		hits += len(es)
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-us")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-us")
+	b.ReportMetric(float64(hits)/float64(b.N), "results/op")
+}
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("WK_CRASH_DIR"); dir != "" {
+		round, _ := strconv.Atoi(os.Getenv("WK_CRASH_ROUND"))
+		crashChild(dir, round)
+		return
+	}
+	code := m.Run()
+	if millionDir != "" {
+		_ = os.RemoveAll(filepath.Dir(millionDir))
+	}
+	os.Exit(code)
+}

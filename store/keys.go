@@ -1,0 +1,115 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+const (
+	prefixLog  = 'l'
+	prefixDoc  = 'i'
+	prefixID   = 'k'
+	prefixTime = 't'
+	prefixKV   = 'c'
+)
+
+var (
+	keySchema  = []byte("m/schema")
+	keyEpoch   = []byte("m/epoch")
+	keyHead    = []byte("m/head")
+	keyTrimmed = []byte("m/trimmed")
+)
+
+func u64Key(prefix byte, v uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = prefix
+	binary.BigEndian.PutUint64(k[1:], v)
+	return k
+}
+
+func logKey(off uint64) []byte { return u64Key(prefixLog, off) }
+func docKey(off uint64) []byte { return u64Key(prefixDoc, off) }
+func idKey(id int64) []byte    { return u64Key(prefixID, uint64(id)) }
+
+// timeKey orders by kill time then id. Kill times are after 2003, so the
+// unix seconds are positive and sort as unsigned.
+func timeKey(unix int64, id int64) []byte {
+	k := make([]byte, 17)
+	k[0] = prefixTime
+	binary.BigEndian.PutUint64(k[1:], uint64(unix))
+	binary.BigEndian.PutUint64(k[9:], uint64(id))
+	return k
+}
+
+func kvKey(key string) []byte {
+	k := make([]byte, 0, 2+len(key))
+	return append(append(k, prefixKV, '/'), key...)
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func readUint(db *pebble.DB, key []byte) (uint64, error) {
+	v, closer, err := db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: read %s: %w", key, err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: %s has %d bytes", ErrCorrupt, key, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+func (s *Store) metaUint(key []byte) (uint64, error) { return readUint(s.db, key) }
+
+func (s *Store) metaString(key []byte) (string, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: read %s: %w", key, err)
+	}
+	defer closer.Close()
+	return string(v), nil
+}
+
+// Record encoding: one version byte, one flags byte, then the canonical
+// killmail JSON. JSON is the wire shape, so reads serve the bytes as they
+// are; decoding is only needed to match or edit.
+const (
+	recordV1  = 1
+	flagQuiet = 1 << 0
+)
+
+func encodeRecord(flags byte, js []byte) []byte {
+	b := make([]byte, 0, 2+len(js))
+	return append(append(b, recordV1, flags), js...)
+}
+
+func decodeRecord(off uint64, b []byte) (Entry, error) {
+	if len(b) < 3 || b[0] != recordV1 {
+		return Entry{}, fmt.Errorf("%w: offset %d", ErrCorrupt, off)
+	}
+	return Entry{
+		Offset: off,
+		Quiet:  b[1]&flagQuiet != 0,
+		JSON:   append([]byte(nil), b[2:]...),
+	}, nil
+}

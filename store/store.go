@@ -1,0 +1,345 @@
+// Package store is the system of record: killmails persisted in an embedded
+// Pebble LSM, a write log of dense offsets in ingest order, lookups by
+// killmail id and by kill time, persisted key-value cursors, retention, and
+// the roaring-bitmap index kept consistent with the data.
+//
+// Every accepted write goes through one group-commit writer that syncs the
+// WAL; only after that commit returns does the write count as accepted,
+// become visible to tail readers (Head, Changed, Read) and reach the index.
+// A kill -9 therefore loses no accepted write and leaves no half-written
+// killmail.
+//
+// Keyspace (one byte prefix, then big-endian integers so keys sort):
+//
+//	m/<name>              metadata: schema version, epoch, head, trimmed
+//	l<offset>             log record: version, flags, canonical killmail JSON
+//	i<offset>             index.Doc of that record (rebuilds the index on open)
+//	k<killmail id>        offset of that killmail
+//	t<kill time><id>      offset, for time-ordered scans and retention
+//	c/<key>               the key-value API (cursors, names, progress)
+//
+// store imports index and migrations and nothing else of the project.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wanderer-industries/wanderer-kills-go/index"
+	"github.com/wanderer-industries/wanderer-kills-go/migrations"
+)
+
+// Errors returned by the store. Match them with errors.Is.
+var (
+	ErrNotFound     = errors.New("store: not found")
+	ErrClosed       = errors.New("store: closed")
+	ErrSchemaTooNew = errors.New("store: schema is newer than this binary")
+	ErrCorrupt      = errors.New("store: corrupt record")
+)
+
+// Config configures a Store. The zero value of every field is a working
+// default except Dir.
+type Config struct {
+	// Dir is the Pebble directory. Required.
+	Dir string
+	// Retention deletes killmails whose kill time is older than this.
+	// Zero keeps everything.
+	Retention time.Duration
+	// RetentionInterval is how often Run applies retention. Zero means 15m.
+	RetentionInterval time.Duration
+	// CacheBytes is Pebble's block cache. Zero means 64 MiB.
+	CacheBytes int64
+	// MaxBatch caps the killmails of one group commit. Zero means 1000.
+	MaxBatch int
+	// Migrations are the schema steps; nil means migrations.All().
+	Migrations []migrations.Step
+	// FS replaces the filesystem (tests use Pebble's in-memory VFS).
+	// Nil means the OS.
+	FS vfs.FS
+	// Now is the clock used by validation and retention. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives store logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.RetentionInterval <= 0 {
+		c.RetentionInterval = 15 * time.Minute
+	}
+	if c.CacheBytes <= 0 {
+		c.CacheBytes = 64 << 20
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 1000
+	}
+	if c.Migrations == nil {
+		c.Migrations = migrations.All()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Store is an open killmail store. All methods are safe for concurrent
+// use. Close it when done; Run (optional) drives retention.
+type Store struct {
+	cfg   Config
+	db    *pebble.DB
+	ix    *index.Index
+	log   *slog.Logger
+	epoch string
+
+	ops  chan *op
+	stop chan struct{}
+	done chan struct{}
+
+	// head is the highest accepted (durable) offset; 0 when empty.
+	head atomic.Uint64
+	// next is the offset the writer hands out next. Writer-owned.
+	next    uint64
+	trimmed atomic.Uint64
+
+	changedMu sync.Mutex
+	changed   chan struct{}
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+}
+
+// Open opens (or creates) the store in cfg.Dir, applies missing
+// migrations, refuses a store written by a newer binary, and rebuilds the
+// index. ctx bounds the migrations and the index rebuild.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("store: Config.Dir is required")
+	}
+	cfg.defaults()
+	cache := pebble.NewCache(cfg.CacheBytes)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		Cache:  cache,
+		FS:     cfg.FS,
+		Logger: pebbleLogger{cfg.Logger.With("component", "pebble")},
+	}
+	db, err := pebble.Open(cfg.Dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", cfg.Dir, err)
+	}
+	s := &Store{
+		cfg:     cfg,
+		db:      db,
+		log:     cfg.Logger.With("component", "store"),
+		ops:     make(chan *op, 256),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		changed: make(chan struct{}),
+	}
+	if err := s.init(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	go s.writer()
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	if err := migrate(ctx, s.db, s.cfg.Migrations, s.log); err != nil {
+		return err
+	}
+	epoch, err := s.metaString(keyEpoch)
+	if errors.Is(err, ErrNotFound) {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fmt.Errorf("store: epoch: %w", err)
+		}
+		epoch = hex.EncodeToString(b[:])
+		if err := s.db.Set(keyEpoch, []byte(epoch), pebble.Sync); err != nil {
+			return fmt.Errorf("store: write epoch: %w", err)
+		}
+	} else if err != nil {
+		return err
+	}
+	s.epoch = epoch
+	head, err := s.metaUint(keyHead)
+	if err != nil {
+		return err
+	}
+	trimmed, err := s.metaUint(keyTrimmed)
+	if err != nil {
+		return err
+	}
+	s.head.Store(head)
+	s.next = head + 1
+	s.trimmed.Store(trimmed)
+	start := time.Now()
+	ix, err := s.loadIndex(ctx)
+	if err != nil {
+		return err
+	}
+	s.ix = ix
+	s.log.Info("store open", "dir", s.cfg.Dir, "epoch", epoch, "head", head,
+		"killmails", ix.Len(), "index_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// migrate applies the steps after the stored schema version, bumping the
+// version after each, and refuses a version this binary does not know.
+func migrate(ctx context.Context, db *pebble.DB, steps []migrations.Step, log *slog.Logger) error {
+	have, err := readUint(db, keySchema)
+	if err != nil {
+		return err
+	}
+	if have > uint64(len(steps)) {
+		return fmt.Errorf("%w: the store has schema v%d, this binary knows up to v%d; use a newer wanderer-kills",
+			ErrSchemaTooNew, have, len(steps))
+	}
+	for v := have; v < uint64(len(steps)); v++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		step := steps[v]
+		log.Info("applying migration", "version", v+1, "name", step.Name)
+		if err := step.Apply(ctx, db); err != nil {
+			return fmt.Errorf("store: migration v%d (%s): %w", v+1, step.Name, err)
+		}
+		if err := db.Set(keySchema, binary.BigEndian.AppendUint64(nil, v+1), pebble.Sync); err != nil {
+			return fmt.Errorf("store: record schema v%d: %w", v+1, err)
+		}
+	}
+	return nil
+}
+
+// SchemaVersion reports the schema version of the store in dir without
+// migrating it, and the version this binary would migrate it to.
+func SchemaVersion(dir string) (have, want int, err error) {
+	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true, Logger: pebbleLogger{slog.New(slog.DiscardHandler)}})
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	defer db.Close()
+	v, err := readUint(db, keySchema)
+	return int(v), len(migrations.All()), err
+}
+
+// Epoch is the random id made when this store was created. A resume
+// position from another epoch cannot be honoured.
+func (s *Store) Epoch() string { return s.epoch }
+
+// Head returns the highest accepted offset (0 for an empty store). Every
+// offset up to Head is durable and indexed, or was removed by retention.
+func (s *Store) Head() uint64 { return s.head.Load() }
+
+// Trimmed returns the highest offset that retention has deleted. A reader
+// resuming after an offset below it may have missed killmails.
+func (s *Store) Trimmed() uint64 { return s.trimmed.Load() }
+
+// Changed returns a channel that is closed the next time Head advances.
+// Call it again after each wake-up for the next change.
+func (s *Store) Changed() <-chan struct{} {
+	s.changedMu.Lock()
+	defer s.changedMu.Unlock()
+	return s.changed
+}
+
+func (s *Store) notify() {
+	s.changedMu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.changedMu.Unlock()
+}
+
+// Count returns the number of stored killmails.
+func (s *Store) Count() uint64 { return s.ix.Len() }
+
+// CountSystem returns the number of stored killmails in a system.
+func (s *Store) CountSystem(system int64) uint64 { return s.ix.CountSystem(system) }
+
+// Stats are figures about the store for health and metrics.
+type Stats struct {
+	Killmails uint64
+	Head      uint64
+	Trimmed   uint64
+	DiskBytes uint64
+	Epoch     string
+}
+
+// Stats returns current figures. It does no I/O.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Killmails: s.ix.Len(),
+		Head:      s.Head(),
+		Trimmed:   s.Trimmed(),
+		DiskBytes: s.db.Metrics().DiskSpaceUsage(),
+		Epoch:     s.epoch,
+	}
+}
+
+// Close stops the writer after the writes already queued, flushes and
+// closes Pebble. Writes after Close fail with ErrClosed.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.stop)
+		<-s.done
+		if ferr := s.db.Flush(); ferr != nil {
+			err = fmt.Errorf("store: flush: %w", ferr)
+		}
+		if cerr := s.db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("store: close: %w", cerr)
+		}
+	})
+	return err
+}
+
+// Run applies retention every RetentionInterval until ctx ends. Without a
+// retention period it only waits. It returns nil when ctx ends.
+func (s *Store) Run(ctx context.Context) error {
+	if s.cfg.Retention <= 0 {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(s.cfg.RetentionInterval)
+	defer t.Stop()
+	for {
+		cutoff := s.cfg.Now().Add(-s.cfg.Retention)
+		if n, err := s.ApplyRetention(ctx, cutoff); err != nil && ctx.Err() == nil {
+			s.log.Error("retention failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("retention deleted killmails", "count", n, "cutoff", cutoff)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// pebbleLogger sends Pebble's own log lines to slog.
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...))
+}
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...))
+}
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
+}
