@@ -15,8 +15,14 @@ build:
 run: build
 	./$(BIN) serve
 
-## test-deps: install what the tests need and a fresh machine lacks
+## test-deps: install what the tests need and a fresh machine lacks: the
+## Phoenix JS client (npm) for the WebSocket tests and Debian's chromium for
+## the dashboard's browser test
 test-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the dashboard browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
 	@if [ -f $(PHOENIX_CLIENT)/package.json ] && [ ! -d $(PHOENIX_CLIENT)/node_modules ]; then \
 		echo "installing the Phoenix JS client for the WebSocket tests"; \
 		npm ci --prefix $(PHOENIX_CLIENT) --no-audit --no-fund; \
