@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -280,6 +281,7 @@ func (s *Store) commitAppends(group []*op) {
 	}
 	for _, d := range docs {
 		s.indexAdd(d)
+		s.remember(d.KillmailID)
 	}
 	advanced := next != s.next
 	s.next = next
@@ -343,6 +345,9 @@ func (s *Store) stageAppend(b *pebble.Batch, o *op, next *uint64, pending map[in
 // existing returns the offset and decoded copy of a stored killmail, or a
 // nil copy when the id is new.
 func (s *Store) existing(id int64) (uint64, *Killmail, error) {
+	if id > 0 && id <= math.MaxUint32 && !s.known.Contains(uint32(id)) {
+		return 0, nil, nil // certainly new: no read needed
+	}
 	off, err := s.offsetOf(id)
 	if errors.Is(err, ErrNotFound) {
 		return 0, nil, nil
@@ -382,6 +387,13 @@ func dropStaleTime(b *pebble.Batch, old, km *Killmail) error {
 		return nil
 	}
 	return b.Delete(timeKey(old.KillTime.Unix(), old.KillmailID), nil)
+}
+
+// remember adds an id to the set of stored ids. Writer-owned.
+func (s *Store) remember(id int64) {
+	if id > 0 && id <= math.MaxUint32 {
+		s.known.Add(uint32(id))
+	}
 }
 
 func (s *Store) indexAdd(d index.Doc) {

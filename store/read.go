@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/wanderer-industries/wanderer-kills-go/index"
@@ -224,29 +226,34 @@ func (s *Store) ScanKV(ctx context.Context, prefix string, fn func(key string, v
 	return it.Error()
 }
 
-// loadIndex rebuilds the in-memory index from the persisted docs.
-func (s *Store) loadIndex(ctx context.Context) (*index.Index, error) {
+// loadIndex rebuilds the in-memory index and the set of stored ids from
+// the persisted docs.
+func (s *Store) loadIndex(ctx context.Context) (*index.Index, *roaring.Bitmap, error) {
 	ix := index.New()
+	known := roaring.New()
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
 		LowerBound: []byte{prefixDoc},
 		UpperBound: []byte{prefixDoc + 1},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: load index: %w", err)
+		return nil, nil, fmt.Errorf("store: load index: %w", err)
 	}
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
 		d, err := index.DecodeDoc(it.Value())
 		if err != nil {
-			return nil, fmt.Errorf("%w: doc at %x: %w", ErrCorrupt, it.Key(), err)
+			return nil, nil, fmt.Errorf("%w: doc at %x: %w", ErrCorrupt, it.Key(), err)
 		}
 		d.Offset = binary.BigEndian.Uint64(it.Key()[1:])
 		if err := ix.Add(d); err != nil {
-			return nil, fmt.Errorf("store: load index: %w", err)
+			return nil, nil, fmt.Errorf("store: load index: %w", err)
+		}
+		if d.KillmailID > 0 && d.KillmailID <= math.MaxUint32 {
+			known.Add(uint32(d.KillmailID))
 		}
 	}
 	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("store: load index: %w", err)
+		return nil, nil, fmt.Errorf("store: load index: %w", err)
 	}
-	return ix, ctx.Err()
+	return ix, known, ctx.Err()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -56,6 +57,9 @@ func (s *Store) retainChunk(ctx context.Context, cutoff time.Time) (int, error) 
 		return func() {
 			for _, v := range victims {
 				s.ix.Remove(v.offset)
+				if v.id > 0 && v.id <= math.MaxUint32 {
+					s.known.Remove(uint32(v.id))
+				}
 			}
 			s.trimmed.Store(trimmed)
 		}, nil

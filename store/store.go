@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -108,6 +109,11 @@ type Store struct {
 	stop chan struct{}
 	done chan struct{}
 
+	// known holds the id of every stored killmail (ids fit 32 bits for
+	// decades; larger ones are looked up in Pebble), so the dedup check of
+	// a new id reads nothing. Owned by the writer goroutine after Open.
+	known *roaring.Bitmap
+
 	// head is the highest accepted (durable) offset; 0 when empty.
 	head atomic.Uint64
 	// next is the offset the writer hands out next. Writer-owned.
@@ -182,11 +188,11 @@ func (s *Store) init(ctx context.Context) error {
 	s.next = head + 1
 	s.trimmed.Store(trimmed)
 	start := time.Now()
-	ix, err := s.loadIndex(ctx)
+	ix, known, err := s.loadIndex(ctx)
 	if err != nil {
 		return err
 	}
-	s.ix = ix
+	s.ix, s.known = ix, known
 	s.log.Info("store open", "dir", s.cfg.Dir, "epoch", epoch, "head", head,
 		"killmails", ix.Len(), "index_ms", time.Since(start).Milliseconds())
 	return nil
