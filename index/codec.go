@@ -43,7 +43,7 @@ type Doc struct {
 // AppendBinary appends the compact encoding of d to b and returns the
 // extended slice. The first byte is the codec version; integers are
 // (zigzag) varints, Value is 8 little-endian bytes, and the id lists are
-// written as sorted sets (DecodeDoc returns them sorted ascending).
+// written as sets: DecodeDoc returns them sorted ascending, without repeats.
 func (d *Doc) AppendBinary(b []byte) []byte {
 	b = append(b, docVersion)
 	b = binary.AppendUvarint(b, d.Offset)
@@ -95,8 +95,8 @@ const (
 )
 
 // appendDims appends the dimension part of d: what Remove needs to find
-// every set holding an offset. Id lists are sets: they are written sorted,
-// as a first varint then uvarint gaps, so they decode sorted.
+// every set holding an offset. Id lists are sets: they are written sorted
+// and without repeats, as a first varint then uvarint gaps.
 func appendDims(b []byte, d *Doc) []byte {
 	b = binary.AppendVarint(b, d.System)
 	b = binary.AppendVarint(b, d.ShipType)
@@ -107,13 +107,14 @@ func appendDims(b []byte, d *Doc) []byte {
 }
 
 func appendSet(b []byte, ids []int64) []byte {
-	b = binary.AppendUvarint(b, uint64(len(ids)))
 	if len(ids) == 0 {
-		return b
+		return append(b, 0)
 	}
 	var stack [64]int64
 	sorted := append(stack[:0], ids...)
 	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	b = binary.AppendUvarint(b, uint64(len(sorted)))
 	b = binary.AppendVarint(b, sorted[0])
 	for i := 1; i < len(sorted); i++ {
 		b = binary.AppendUvarint(b, uint64(sorted[i])-uint64(sorted[i-1]))
@@ -246,8 +247,8 @@ func (d *decoder) next(j int, prev int64) int64 {
 		return d.varint()
 	}
 	v := int64(uint64(prev) + d.uvarint())
-	if v < prev {
-		d.fail("set out of order")
+	if v <= prev {
+		d.fail("set out of order or repeated")
 	}
 	return v
 }

@@ -38,7 +38,7 @@ func TestDocRoundTrip(t *testing.T) {
 func sorted(ids []int64) []int64 {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
-	return ids
+	return slices.Compact(ids)
 }
 
 func TestDocIsCompact(t *testing.T) {
@@ -68,6 +68,7 @@ func TestDecodeDocRejects(t *testing.T) {
 		{"overlong varint", append([]byte{1}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01), index.ErrCorrupt},
 		// A list claiming more ids than bytes left must not allocate them.
 		{"set out of order", append(head, 2, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0), index.ErrCorrupt},
+		{"repeated id", append(head, 2, 2, 0, 0, 0), index.ErrCorrupt},
 		{"huge list", append(head, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2), index.ErrCorrupt},
 	}
 	for n := range len(good) {

@@ -24,25 +24,32 @@ type corpus struct {
 	days                                                int
 	// maxAttackers caps a log-normal attacker count with median 5.
 	maxAttackers int
-	// backfill is the share of docs whose time is random rather than
-	// following the offset (backfills append old kills).
-	backfill float64
+	// backfilled is the share of days, the oldest, imported by a backfill
+	// after live ingest had covered the others: their docs come last in the
+	// log, one day after the other.
+	backfilled float64
+	// late is the share of docs that arrive up to 3 days after the kill.
+	late float64
+	// scattered is the share of docs whose time is anywhere in the range,
+	// unrelated to their offset.
+	scattered float64
 	// tick rounds times down to a multiple of it, to make ties.
 	tick int64
 }
 
 // realistic is the population the 1M benchmarks use: ~8000 systems with
 // zipf popularity, 1-500 attackers (median 5), 500k characters, 50k
-// corporations, 3k alliances, 60 days.
+// corporations, 3k alliances, 60 days, the oldest 15 of them backfilled.
 var realistic = corpus{
 	systems: 8000, characters: 500_000, corporations: 50_000, alliances: 3000, ships: 400,
-	skew: 1.1, days: 60, maxAttackers: 500, backfill: 0.1, tick: 1,
+	skew: 1.1, days: 60, maxAttackers: 500, backfilled: 0.25, late: 0.02, tick: 1,
 }
 
-// small is a dense population for property tests: queries often match.
+// small is a dense, disordered population for property tests: queries
+// often match, times tie, and offsets say little about times.
 var small = corpus{
 	systems: 40, characters: 600, corporations: 60, alliances: 12, ships: 15,
-	skew: 1.05, days: 9, maxAttackers: 30, backfill: 0.2, tick: 600,
+	skew: 1.05, days: 9, maxAttackers: 30, backfilled: 0.3, late: 0.1, scattered: 0.2, tick: 600,
 }
 
 // start is the first kill time of every generated corpus.
@@ -70,12 +77,26 @@ func genDocs(seed uint64, n int, c corpus) []index.Doc {
 			allianceOf[98_000_000+int64(i)] = 99_000_000 + alliance()
 		}
 	}
-	span := int64(c.days) * 86400
+	// Days in log order: live ingest from the first day not backfilled,
+	// then the backfill, newest day first.
+	old := int(float64(c.days) * c.backfilled)
+	var order []int64
+	for d := old; d < c.days; d++ {
+		order = append(order, int64(d))
+	}
+	for d := old - 1; d >= 0; d-- {
+		order = append(order, int64(d))
+	}
+	perDay := (n + c.days - 1) / c.days
 	docs := make([]index.Doc, n)
 	for i := range docs {
-		t := start + span*int64(i)/int64(n) + r.Int64N(1200) - 600
-		if r.Float64() < c.backfill {
-			t = start + r.Int64N(span)
+		day, nth := order[i/perDay], int64(i%perDay)
+		t := start + day*86400 + nth*86400/int64(perDay)
+		switch f := r.Float64(); {
+		case f < c.scattered:
+			t = start + r.Int64N(int64(c.days)*86400)
+		case f < c.scattered+c.late:
+			t -= r.Int64N(3 * 86400)
 		}
 		t -= t % c.tick
 		attackers := int(math.Round(math.Exp(math.Log(5) + 1.2*r.NormFloat64())))

@@ -17,9 +17,10 @@ var ErrOffsetRange = errors.New("index: offset out of range [1, 2^32)")
 
 const secondsPerDay = 86400
 
-// Index is the in-memory index of killmails by dimension and day. It is
-// safe for concurrent use: one RWMutex guards everything, queries and
-// WriteTo take it for reading, Add and Remove for writing.
+// Index is the in-memory index of killmails by dimension and day. Make one
+// with New or ReadIndex. It is safe for concurrent use: one RWMutex guards
+// everything, queries and WriteTo take it for reading, Add and Remove for
+// writing.
 //
 // Per offset it keeps the kill time, killmail id and value in slices
 // indexed by offset-base, and the dimensions (for Remove) encoded in one
@@ -44,6 +45,8 @@ type Index struct {
 	dims    [numDims]map[int64]postings
 	days    map[int64]postings
 	dayKeys []int64 // sorted keys of days
+
+	bufs sync.Pool // *[]uint32 scratch buffers for Search
 }
 
 // New returns an empty index.
@@ -80,7 +83,7 @@ func (ix *Index) Add(d Doc) error {
 	i, pos := d.Offset-ix.base, uint64(len(ix.arena))
 	ix.arena = append(ix.arena, ix.scratch...)
 	ix.times[i], ix.ids[i], ix.values[i], ix.dimAt[i] = d.Time, d.KillmailID, d.Value, pos
-	ix.index(off, d.Time, ix.scratch)
+	ix.index(off, d.Time, ix.scratch, d.Offset > ix.maxOffset)
 	ix.maxOffset = max(ix.maxOffset, d.Offset)
 	return nil
 }
@@ -123,7 +126,8 @@ func (ix *Index) CountSystem(system int64) uint64 {
 }
 
 // index adds off to the live set, its day and the sets of its dimensions.
-func (ix *Index) index(off uint32, t int64, dims []byte) {
+// above says that off is above every offset ever added.
+func (ix *Index) index(off uint32, t int64, dims []byte, above bool) {
 	ix.live.Add(off)
 	day := dayOf(t)
 	p, ok := ix.days[day]
@@ -131,13 +135,13 @@ func (ix *Index) index(off uint32, t int64, dims []byte) {
 		i, _ := slices.BinarySearch(ix.dayKeys, day)
 		ix.dayKeys = slices.Insert(ix.dayKeys, i, day)
 	}
-	p.add(off)
+	p.add(off, above)
 	ix.days[day] = p
 	// The encoding was produced by appendDims: it cannot fail.
 	_, _ = walkDims(dims, func(dim int, v int64) {
 		m := ix.dims[dim]
 		p := m[v]
-		p.add(off)
+		p.add(off, above)
 		m[v] = p
 	})
 }

@@ -15,7 +15,7 @@ func fixed() []index.Doc {
 	h := int64(3600)
 	return []index.Doc{
 		{Offset: 1, KillmailID: 101, Time: start, System: 1, ShipType: 10, Characters: []int64{500, 501}, Corporations: []int64{70}, Alliances: []int64{90}, Value: 1e6},
-		{Offset: 2, KillmailID: 102, Time: start + h, System: 2, ShipType: 11, Characters: []int64{501, 502}, Corporations: []int64{70, 71}, Value: 5e6},
+		{Offset: 2, KillmailID: 102, Time: start + h, System: 2, ShipType: 11, Characters: []int64{502, 501, 502}, Corporations: []int64{70, 71}, Value: 5e6}, // a repeated id counts once
 		{Offset: 3, KillmailID: 103, Time: start + 26*h, System: 1, ShipType: 11, Characters: []int64{503}, Corporations: []int64{72}, Alliances: []int64{91}, Value: 2e7},
 		// Backfilled: older than everything, appended last.
 		{Offset: 4, KillmailID: 99, Time: start - 50*h, System: 3, ShipType: 10, Characters: []int64{500}, Corporations: []int64{70}, Alliances: []int64{90}},
@@ -198,7 +198,15 @@ func TestRemove(t *testing.T) {
 // retention does, so that the per-offset slices and the arena compact, then
 // checks every answer against brute force.
 func TestRemoveCompacts(t *testing.T) {
-	docs := genDocs(3, 150_000, small)
+	docs := make([]index.Doc, 150_000)
+	for i := range docs {
+		n := int64(i)
+		docs[i] = index.Doc{
+			Offset: uint64(i + 1), KillmailID: 1000 + n, Time: start + n*20 - n%7*3600, System: 30_000_000 + n%50,
+			Characters:   []int64{2_000_000_000 + n%1000, 2_000_100_000 + n%333, 2_000_200_000 + n},
+			Corporations: []int64{98_000_000 + n%100}, Value: float64(n % 1000),
+		}
+	}
 	ix := build(t, docs)
 	model := map[uint64]index.Doc{}
 	for _, d := range docs {
@@ -225,7 +233,7 @@ func TestRemoveCompacts(t *testing.T) {
 		{Limit: 500},
 		{Systems: []int64{30_000_001, 30_000_002}, Limit: 1000},
 		{Until: start + 86400, Limit: 10_000},
-		{Characters: []int64{2_000_000_000}, Corporations: []int64{98_000_000}},
+		{Characters: []int64{2_000_000_000, 2_000_100_001}, Corporations: []int64{98_000_000, 98_000_001}, MinValue: 10},
 	} {
 		want := bruteForce(model, q)
 		assert.Equal(t, want, walk(t, ix, q), "%+v", q)

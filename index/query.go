@@ -11,10 +11,6 @@ const (
 	MaxLimit     = 10000
 )
 
-// directScan is the size under which a dimension result is scanned whole
-// rather than day by day, newest day first.
-const directScan = 4096
-
 // Query selects docs. Each non-empty id list is a dimension: a doc matches
 // a dimension when it carries any of its ids (OR), and the query when it
 // matches every dimension (AND) and the time and value bounds. A query with
@@ -57,9 +53,10 @@ type Page struct {
 	Next *Cursor
 }
 
-// Search answers q under the read lock. Dimensions are intersected first;
-// a small result is then scanned whole, a large one (or none) day by day,
-// newest day first, until a page is certain.
+// Search answers q under the read lock. When one dimension matches few
+// docs, its offsets are probed against the other dimensions and scanned
+// whole; otherwise the days in range are walked newest first, each ANDed
+// with the dimensions, until a page is certain.
 func (ix *Index) Search(q Query) Page {
 	limit := q.Limit
 	if limit <= 0 {
@@ -72,15 +69,20 @@ func (ix *Index) Search(q Query) Page {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	s.ix = ix
-	if s.lo < s.hi {
-		set, filtered := ix.dimensions(&q)
-		switch {
-		case filtered && set.empty():
-		case filtered && set.card() <= directScan:
-			set.each(s.visit)
-		default:
-			ix.byDay(&s, set, filtered)
-		}
+	if buf, ok := ix.bufs.Get().(*[]uint32); ok {
+		s.buf = *buf
+	}
+	defer func() { ix.bufs.Put(&s.buf) }()
+	if s.lo >= s.hi {
+		return s.top.page(limit)
+	}
+	groups, ok := ix.groups(&q)
+	switch {
+	case !ok:
+	case len(groups) > 0 && groups[0].card <= directScan:
+		probe(&s, groups)
+	default:
+		ix.byDay(&s, groups)
 	}
 	return s.top.page(limit)
 }
@@ -101,56 +103,6 @@ func (q *Query) bounds() (lo, hi int64) {
 	return lo, hi
 }
 
-// dimensions returns the AND across the query's dimensions of the OR
-// within each, and whether the query has any dimension.
-func (ix *Index) dimensions(q *Query) (postings, bool) {
-	var parts []postings
-	for dim, ids := range [numDims][]int64{
-		dimSystem: q.Systems, dimShip: q.ShipTypes, dimCharacter: q.Characters,
-		dimCorporation: q.Corporations, dimAlliance: q.Alliances,
-	} {
-		if len(ids) == 0 {
-			continue
-		}
-		var sets []postings
-		for _, id := range ids {
-			if p, ok := ix.dims[dim][id]; ok {
-				sets = append(sets, p)
-			}
-		}
-		if len(sets) == 0 {
-			return postings{}, true
-		}
-		parts = append(parts, union(sets))
-	}
-	if len(parts) == 0 {
-		return postings{}, false
-	}
-	return intersect(parts), true
-}
-
-// byDay feeds s the docs of each day in its time range, newest day first,
-// ANDed with set when filtered. It stops once s holds a full page: every
-// doc of the days left is older than every doc kept.
-func (ix *Index) byDay(s *scan, set postings, filtered bool) {
-	first, last := dayOf(s.lo), dayOf(s.hi-1)
-	j, found := slices.BinarySearch(ix.dayKeys, last)
-	if !found {
-		j--
-	}
-	for ; j >= 0 && ix.dayKeys[j] >= first; j-- {
-		day := ix.dayKeys[j]
-		docs := ix.days[day]
-		if filtered {
-			docs = intersect([]postings{docs, set})
-		}
-		docs.each(s.visit)
-		if s.top.full() {
-			return
-		}
-	}
-}
-
 // scan filters offsets exactly and keeps the best ones.
 type scan struct {
 	ix       *Index
@@ -158,12 +110,39 @@ type scan struct {
 	minValue float64
 	after    *Cursor
 	top      topK
+	buf      []uint32
+}
+
+// feed visits the offsets of p from the highest down: offsets mostly grow
+// with time, so the page fills with the newest docs first and the rest are
+// turned away by one comparison.
+func (s *scan) feed(p postings) {
+	list := p.list
+	if p.bm != nil {
+		s.buf = slices.Grow(s.buf[:0], int(p.bm.GetCardinality()))
+		it := p.bm.ManyIterator()
+		for {
+			s.buf = slices.Grow(s.buf, 256)
+			n := it.NextMany(s.buf[len(s.buf) : len(s.buf)+256])
+			if n == 0 {
+				break
+			}
+			s.buf = s.buf[:len(s.buf)+n]
+		}
+		list = s.buf
+	}
+	for i := len(list) - 1; i >= 0; i-- {
+		s.visit(list[i])
+	}
 }
 
 func (s *scan) visit(off uint32) {
 	i := uint64(off) - s.ix.base
+	if i >= uint64(len(s.ix.times)) {
+		return // only an inconsistent snapshot could get here
+	}
 	t := s.ix.times[i]
-	if t < s.lo || t >= s.hi {
+	if t < s.lo || t >= s.hi || (s.top.full() && t < s.top.h[0].Time) {
 		return
 	}
 	if s.minValue > 0 && !(s.ix.values[i] >= s.minValue) {

@@ -184,13 +184,23 @@ func (sr *snapReader) index() (*Index, error) {
 	if err := sr.live(ix); err != nil {
 		return nil, err
 	}
-	if err := sr.docs(ix); err != nil {
+	var perDim [numDims]uint64
+	if err := sr.docs(ix, &perDim); err != nil {
 		return nil, err
 	}
 	alive := liveBits(ix)
 	for dim := range ix.dims {
 		if err := sr.postings(ix, ix.dims[dim], alive); err != nil {
 			return nil, err
+		}
+		// Each id a doc carries is one offset in one set: the totals agree
+		// in any index this package wrote.
+		var total uint64
+		for _, p := range ix.dims[dim] {
+			total += p.card()
+		}
+		if total != perDim[dim] {
+			return nil, fmt.Errorf("%w: dimension %d: sets hold %d offsets, docs %d ids", ErrCorrupt, dim, total, perDim[dim])
 		}
 	}
 	want := sr.crc
@@ -241,10 +251,11 @@ func (sr *snapReader) live(ix *Index) error {
 	return nil
 }
 
-// docs reads the per-offset section and rebuilds the day sets. The
+// docs reads the per-offset section, rebuilds the day sets and counts the
+// ids of each dimension. The
 // per-offset slices grow with the docs actually read, so a corrupt live
 // bitmap cannot make it allocate more than the input justifies.
-func (sr *snapReader) docs(ix *Index) error {
+func (sr *snapReader) docs(ix *Index, perDim *[numDims]uint64) error {
 	it := ix.live.Iterator()
 	for read := uint64(0); ; {
 		b, err := sr.block()
@@ -269,7 +280,7 @@ func (sr *snapReader) docs(ix *Index) error {
 			i := uint64(off) - ix.base
 			ix.times[i], ix.ids[i] = dec.varint(), dec.varint()
 			ix.values[i] = math.Float64frombits(dec.fixed64())
-			n, err := walkDims(dec.b, nil)
+			n, err := walkDims(dec.b, func(dim int, _ int64) { perDim[dim]++ })
 			if dec.err != nil || err != nil {
 				return fmt.Errorf("doc at offset %d: %w", off, errors.Join(dec.err, err))
 			}
@@ -277,7 +288,7 @@ func (sr *snapReader) docs(ix *Index) error {
 			ix.arena = append(ix.arena, dec.bytes(uint64(n))...)
 			day := dayOf(ix.times[i])
 			p := ix.days[day]
-			p.add(off)
+			p.add(off, true) // offsets ascend
 			ix.days[day] = p
 		}
 		if dec.err != nil {

@@ -52,6 +52,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			return ix
 		}()},
 		{"bitmaps and lists", promoted(t)},
+		{"several blocks", build(t, genDocs(10, 20_000, small))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

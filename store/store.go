@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,8 +160,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 }
 
 func (s *Store) init(ctx context.Context) error {
-	if err := migrate(ctx, s.db, s.cfg.Migrations, s.log); err != nil {
+	applied, err := migrate(ctx, s.db, s.cfg.Migrations, s.log)
+	if err != nil {
 		return err
+	}
+	if applied > 0 && s.cfg.FS == nil {
+		// A migration may have changed what the index is built from.
+		_ = os.Remove(s.snapshotPath())
 	}
 	epoch, err := s.metaString(keyEpoch)
 	if errors.Is(err, ErrNotFound) {
@@ -188,13 +194,18 @@ func (s *Store) init(ctx context.Context) error {
 	s.next = head + 1
 	s.trimmed.Store(trimmed)
 	start := time.Now()
-	ix, known, err := s.loadIndex(ctx)
+	from := "snapshot"
+	ix, known, err := s.loadSnapshot(head)
+	if errors.Is(err, errNoSnapshot) {
+		from = "log"
+		ix, known, err = s.loadIndex(ctx)
+	}
 	if err != nil {
 		return err
 	}
 	s.ix, s.known = ix, known
 	s.log.Info("store open", "dir", s.cfg.Dir, "epoch", epoch, "head", head,
-		"killmails", ix.Len(), "index_ms", time.Since(start).Milliseconds())
+		"killmails", ix.Len(), "index_from", from, "index_ms", time.Since(start).Milliseconds())
 	return nil
 }
 
@@ -233,29 +244,30 @@ func pebbleOptions(cfg Config, cache *pebble.Cache) *pebble.Options {
 
 // migrate applies the steps after the stored schema version, bumping the
 // version after each, and refuses a version this binary does not know.
-func migrate(ctx context.Context, db *pebble.DB, steps []migrations.Step, log *slog.Logger) error {
+func migrate(ctx context.Context, db *pebble.DB, steps []migrations.Step, log *slog.Logger) (applied int, err error) {
 	have, err := readUint(db, keySchema)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if have > uint64(len(steps)) {
-		return fmt.Errorf("%w: the store has schema v%d, this binary knows up to v%d; use a newer wanderer-kills",
+		return 0, fmt.Errorf("%w: the store has schema v%d, this binary knows up to v%d; use a newer wanderer-kills",
 			ErrSchemaTooNew, have, len(steps))
 	}
 	for v := have; v < uint64(len(steps)); v++ {
 		if err := ctx.Err(); err != nil {
-			return err
+			return applied, err
 		}
 		step := steps[v]
 		log.Info("applying migration", "version", v+1, "name", step.Name)
 		if err := step.Apply(ctx, db); err != nil {
-			return fmt.Errorf("store: migration v%d (%s): %w", v+1, step.Name, err)
+			return applied, fmt.Errorf("store: migration v%d (%s): %w", v+1, step.Name, err)
 		}
 		if err := db.Set(keySchema, binary.BigEndian.AppendUint64(nil, v+1), pebble.Sync); err != nil {
-			return fmt.Errorf("store: record schema v%d: %w", v+1, err)
+			return applied, fmt.Errorf("store: record schema v%d: %w", v+1, err)
 		}
+		applied++
 	}
-	return nil
+	return applied, nil
 }
 
 // SchemaVersion reports the schema version of the store in dir without
@@ -331,6 +343,9 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		close(s.stop)
 		<-s.done
+		if serr := s.writeSnapshot(); serr != nil {
+			s.log.Warn("index snapshot not written; the next open rebuilds the index", "err", serr)
+		}
 		if ferr := s.db.Flush(); ferr != nil {
 			err = fmt.Errorf("store: flush: %w", ferr)
 		}
