@@ -299,7 +299,7 @@ func TestNotFoundShapes(t *testing.T) {
 		{http.MethodPut, "/api/v1/", envelope},
 		{http.MethodGet, "/api/v1/systems/30000142/killmails", envelope},
 		{http.MethodGet, "/api/v2/nope", envelope},
-		{http.MethodGet, "/dashboard", plain},
+		{http.MethodGet, "/dashboard/nope", plain}, // /dashboard is the status page (issue 9)
 		{http.MethodGet, "/ping/", plain},
 		{http.MethodPost, "/ping", plain},
 		{http.MethodGet, "/api/v1", plain},

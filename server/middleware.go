@@ -30,12 +30,13 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		defer s.observe(rec, r.Method, info, start)
 		defer s.recoverPanic(rec, r)
-		if r.ContentLength > s.cfg.MaxBodyBytes {
-			bodyTooLarge(rec, s.cfg.MaxBodyBytes)
+		limit := s.bodyLimit(r)
+		if r.ContentLength > limit {
+			bodyTooLarge(rec, limit)
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(rec, r.Body, s.cfg.MaxBodyBytes)
+			r.Body = http.MaxBytesReader(rec, r.Body, limit)
 		}
 		next.ServeHTTP(rec, r)
 	})

@@ -28,6 +28,9 @@ type route struct {
 func (s *Server) routeTable() []route {
 	return []route{
 		// Infra (API.md §2, rows 2-10).
+		{method: http.MethodGet, path: "/", handle: s.dashboardHTML, accepts: acceptsHTML},
+		{method: http.MethodGet, path: "/dashboard", handle: s.dashboardHTML},
+		{method: http.MethodGet, path: "/api/v1/stats/stream", handle: s.statsStream, stream: true},
 		{method: http.MethodGet, path: "/ping", handle: s.ping, accepts: acceptsInfra},
 		{method: http.MethodGet, path: "/health", handle: s.health, accepts: acceptsInfra},
 		{method: http.MethodGet, path: "/api/health", handle: s.health, accepts: acceptsInfra},
@@ -46,12 +49,21 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodGet, path: "/api/v1/kills/cached/:system_id", handle: s.cachedKills, accepts: acceptsJSON},
 		{method: http.MethodGet, path: "/api/v1/killmail/:killmail_id", handle: s.killmail, accepts: acceptsJSON},
 		{method: http.MethodGet, path: "/api/v1/kills/count/:system_id", handle: s.killCount, accepts: acceptsJSON},
+		{method: http.MethodPost, path: pushPath, handle: s.pushRoute(), accepts: acceptsJSON},
 
 		// Live feeds (API.md §4, §5): WebSocket channels and SSE streams.
 		{method: http.MethodGet, path: "/socket/websocket", handle: s.socketWebsocket, stream: true},
 		{method: http.MethodGet, path: "/api/v1/kills/stream", handle: s.killStream, stream: true},
 		{method: http.MethodGet, path: "/api/v1/kills/stream/enhanced", handle: s.killStreamEnhanced, stream: true},
 		{method: http.MethodGet, path: "/api/v1/kills/stream/stats", handle: s.killStreamStats, accepts: acceptsJSON},
+
+		// Webhook subscriptions (API.md §6). GET :id serves the stats for
+		// "stats": httprouter cannot register /subscriptions/stats beside
+		// /subscriptions/:id. DELETE's :id is a subscriber id.
+		{method: http.MethodPost, path: "/api/v1/subscriptions", handle: s.requireKey(s.createSubscription), accepts: acceptsJSON},
+		{method: http.MethodGet, path: "/api/v1/subscriptions", handle: s.listSubscriptions, accepts: acceptsJSON},
+		{method: http.MethodGet, path: "/api/v1/subscriptions/:id", handle: s.subscriptionByID, accepts: acceptsJSON},
+		{method: http.MethodDelete, path: "/api/v1/subscriptions/:id", handle: s.requireKey(s.deleteSubscriber), accepts: acceptsJSON},
 
 		// Queries on the indexes.
 		{method: http.MethodGet, path: "/api/v2/killmails", handle: s.queryKillmails, accepts: acceptsJSON},

@@ -24,6 +24,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wanderer-industries/wanderer-kills-go/ingest"
 	"github.com/wanderer-industries/wanderer-kills-go/store"
 )
 
@@ -53,6 +54,11 @@ type Config struct {
 	// Live configures the live feeds (WebSocket, SSE): queues, limits,
 	// timeouts. Zero values are defaults (see HubConfig).
 	Live HubConfig
+	// Push configures POST /api/v1/killmails (PushConfig).
+	Push PushConfig
+	// Webhooks configures webhook delivery (env WK_WEBHOOK_*). Zero
+	// values are defaults (see WebhookConfig).
+	Webhooks WebhookConfig
 }
 
 func (c *Config) defaults() {
@@ -93,6 +99,8 @@ type Deps struct {
 	Feed FeedStatus
 	// ESI reports the ESI client (*esi.Client).
 	ESI ESIStatus
+	// Push stores pushed killmails (the ingest pipeline); with APIKey it enables POST /api/v1/killmails.
+	Push ingest.Processor
 }
 
 // Server serves HTTP. Build it with New, then call Run.
@@ -106,6 +114,9 @@ type Server struct {
 	handler http.Handler
 	http    *httpMetrics
 	prom    http.Handler
+	// dash is the dashboard's state: the ingest-rate sampler, the stats
+	// streams and the rendered page.
+	dash dashboard
 	// draining is set when graceful shutdown starts: /readyz and /health
 	// then answer 503 so balancers stop sending traffic.
 	draining atomic.Bool
@@ -115,6 +126,9 @@ type Server struct {
 	// connections, which Shutdown does not wait for.
 	hooksMu       sync.Mutex
 	shutdownHooks []func()
+
+	// webhooks owns the webhook subscriptions and their deliveries.
+	webhooks *Webhooks
 }
 
 // New builds a server. It does not listen until Run.
@@ -135,6 +149,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		started: time.Now(),
 		hub:     hub,
 		http:    newHTTPMetrics(),
+	}
+	// Webhooks load their subscriptions from the store here, once.
+	s.webhooks, err = NewWebhooks(context.Background(), deps.Store, hub, cfg.Webhooks, cfg.Registry, cfg.Logger)
+	if err != nil {
+		return nil, err
 	}
 	s.onShutdown(s.shutdownLive)
 	if err := s.registerMetrics(cfg.Registry, private); err != nil {
@@ -170,6 +189,8 @@ func (s *Server) Run(ctx context.Context) error {
 // Serve is Run on an existing listener, which it closes.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer s.startLive(ctx)()
+	defer s.startWebhooks(ctx)()
+	defer s.startDashboard(ctx)()
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
