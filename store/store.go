@@ -28,10 +28,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -49,6 +52,9 @@ var (
 	ErrClosed       = errors.New("store: closed")
 	ErrSchemaTooNew = errors.New("store: schema is newer than this binary")
 	ErrCorrupt      = errors.New("store: corrupt record")
+	// ErrLocked means another process (or another Open in this one) holds
+	// the directory: one store, one owner.
+	ErrLocked = errors.New("store: held by another process")
 )
 
 // Config configures a Store. The zero value of every field is a working
@@ -139,6 +145,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	cache := pebble.NewCache(cfg.CacheBytes)
 	defer cache.Unref()
 	db, err := pebble.Open(cfg.Dir, pebbleOptions(cfg, cache))
+	if lockHeld(err) {
+		return nil, fmt.Errorf("%w: %s: %w", ErrLocked, cfg.Dir, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", cfg.Dir, err)
 	}
@@ -207,6 +216,21 @@ func (s *Store) init(ctx context.Context) error {
 	s.log.Info("store open", "dir", s.cfg.Dir, "epoch", epoch, "head", head,
 		"killmails", ix.Len(), "index_from", from, "index_ms", time.Since(start).Milliseconds())
 	return nil
+}
+
+// lockHeld reports whether Pebble failed on its LOCK file: another process
+// holds it (fcntl answers EAGAIN or EACCES, not a path error), or this one
+// does.
+func lockHeld(err error) bool {
+	if err == nil {
+		return false
+	}
+	var errno syscall.Errno
+	var pathErr *fs.PathError
+	if errors.As(err, &errno) && !errors.As(err, &pathErr) && (errno == syscall.EAGAIN || errno == syscall.EACCES) {
+		return true
+	}
+	return strings.Contains(err.Error(), "lock held by current process")
 }
 
 // pebbleOptions tunes Pebble for this workload: killmail records of a
