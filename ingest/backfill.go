@@ -116,14 +116,14 @@ func (b *Backfill) count(t Tally) {
 }
 
 // EVERef imports one EVE Ref archive read from r. name is the archive's
-// base name, the key of its progress; size is its length in bytes: an
-// archive whose size changed (EVE Ref rewrites a day when late kills
-// arrive) is read again from its first member. The error is for a broken
-// stream (the members before the damage are stored, and counted) or a
-// failure of the store or ctx.
+// base name, the key of its progress (empty: standard input, no progress
+// kept); size is its length in bytes: an archive whose size changed (EVE
+// Ref rewrites a day when late kills arrive) is read again from its first
+// member. The error is for a broken stream (the members before the damage
+// are stored, and counted) or a failure of the store or ctx.
 func (b *Backfill) EVERef(ctx context.Context, name string, size int64, r io.Reader) (Tally, error) {
 	read := func(ctx context.Context, fn func(Record) error) error { return ReadEVERef(ctx, r, fn) }
-	return b.file(ctx, PrefixBackfillEVERef+name, size, read)
+	return b.file(ctx, progressKey(PrefixBackfillEVERef, name), size, read)
 }
 
 // JSONL imports one JSONL file (one ESI killmail, R2Z2 document or
@@ -131,12 +131,17 @@ func (b *Backfill) EVERef(ctx context.Context, name string, size int64, r io.Rea
 // of its progress; empty (standard input) means no progress is kept.
 // size works as for EVERef.
 func (b *Backfill) JSONL(ctx context.Context, name string, size int64, r io.Reader) (Tally, error) {
-	key := ""
-	if name != "" {
-		key = PrefixBackfillJSONL + name
-	}
 	read := func(ctx context.Context, fn func(Record) error) error { return ReadJSONL(ctx, r, fn) }
-	return b.file(ctx, key, size, read)
+	return b.file(ctx, progressKey(PrefixBackfillJSONL, name), size, read)
+}
+
+// progressKey is the KV key of a file's progress; "" (no progress) for a
+// nameless source.
+func progressKey(prefix, name string) string {
+	if name == "" {
+		return ""
+	}
+	return prefix + name
 }
 
 // fileProgress is the value under a file's progress key.

@@ -54,3 +54,22 @@ func BenchmarkPipelineProcess(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeRecord decodes the 88 fixture killmails as archive
+// records (ESI body with killmail_hash), the CPU cost of a backfill that
+// is not bzip2.
+func BenchmarkDecodeRecord(b *testing.B) {
+	ms, _ := fixtureMembers(b)
+	var size int64
+	for _, m := range ms {
+		size += int64(len(m.body))
+	}
+	b.SetBytes(size / int64(len(ms)))
+	i := 0
+	for b.Loop() {
+		if _, err := ingest.DecodeRecord(ms[i%len(ms)].body); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

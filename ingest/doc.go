@@ -9,6 +9,13 @@
 // back: it is stored without the missing names, marked, and a background
 // pass (Pipeline.RunEnrichment) completes it in place later.
 //
+// Backfill imports history offline through a Pipeline built with Quiet
+// set (stored and indexed, not pushed live): EVE Ref archives read as a
+// bzip2+tar stream (ReadEVERef), JSONL files (ReadJSONL) and zKillboard's
+// daily history. Records are decoded in parallel and stored in order, in
+// batches whose commit carries the source's progress, so a second run
+// adds nothing and an interrupted one resumes where it stopped.
+//
 // Upstream garbage (HTML, truncated or mistyped JSON, 5xx storms, hashes
 // ESI rejects) is logged with a reason and counted; the loops back off
 // and go on. Nothing already stored is touched by a bad answer.

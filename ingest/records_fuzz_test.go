@@ -55,4 +55,3 @@ func FuzzReadEVERef(f *testing.F) {
 		}
 	})
 }
-
