@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/wanderer-industries/wanderer-kills-go/store"
 )
@@ -100,14 +99,8 @@ func (c R2Z2Config) Validate() error {
 // sequence numbers one by one, stores each killmail with the sequence in
 // the same commit, and never advances past a sequence it failed to handle.
 type R2Z2 struct {
-	cfg  R2Z2Config
-	get  getter
-	proc Processor
-	kv   KV
-	log  *slog.Logger
-	m    *feedMetrics
-	lim  *rate.Limiter
-	st   *tracker
+	feed
+	cfg R2Z2Config
 
 	// Owned by Run.
 	next       int64
@@ -115,34 +108,18 @@ type R2Z2 struct {
 	stallSince time.Time
 	seqReadAt  time.Time
 	poison     int
-	bo         backoff
 }
 
 // NewR2Z2 builds an R2Z2 feed that hands what it reads to proc and keeps
 // its cursor in kv (the same store proc writes to).
 func NewR2Z2(cfg R2Z2Config, hc *http.Client, proc Processor, kv KV, log *slog.Logger) *R2Z2 {
 	cfg.defaults()
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &R2Z2{
-		cfg:  cfg,
-		get:  getter{hc: hc, userAgent: cfg.UserAgent, timeout: cfg.Timeout, maxBody: cfg.MaxBodyBytes},
-		proc: proc,
-		kv:   kv,
-		log:  log.With("component", "ingest", "source", "r2z2"),
-		m:    newFeedMetrics(cfg.Registerer),
-		lim:  rate.NewLimiter(rate.Limit(cfg.RatePerSecond), 1),
-		st:   newTracker("r2z2"),
-		bo:   backoff{min: cfg.BackoffMin, max: cfg.BackoffMax},
-	}
+	return &R2Z2{cfg: cfg, feed: newFeed(feedParams{
+		source: "r2z2", userAgent: cfg.UserAgent, timeout: cfg.Timeout, maxBody: cfg.MaxBodyBytes,
+		ratePerSecond: cfg.RatePerSecond, backoffMin: cfg.BackoffMin, backoffMax: cfg.BackoffMax,
+		registerer: cfg.Registerer,
+	}, hc, proc, kv, log)}
 }
-
-// State returns a snapshot of the feed. It is safe for concurrent use.
-func (r *R2Z2) State() State { return r.st.snapshot() }
 
 // Run follows the feed until ctx ends, then returns nil. It returns an
 // error only when the store cannot be read at start.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/wanderer-industries/wanderer-kills-go/store"
 )
@@ -80,42 +79,20 @@ func (c RedisQConfig) Validate() error {
 // in flight, following the 302 to object.php. A package taken from the
 // queue is retried locally until it is stored: the queue cannot replay it.
 type RedisQ struct {
-	cfg  RedisQConfig
-	get  getter
-	proc Processor
-	kv   KV
-	log  *slog.Logger
-	m    *feedMetrics
-	lim  *rate.Limiter
-	st   *tracker
-	bo   backoff // owned by Run
+	feed
+	cfg RedisQConfig
 }
 
 // NewRedisQ builds a RedisQ feed that hands what it reads to proc and
 // keeps its queue id in kv.
 func NewRedisQ(cfg RedisQConfig, hc *http.Client, proc Processor, kv KV, log *slog.Logger) *RedisQ {
 	cfg.defaults()
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &RedisQ{
-		cfg:  cfg,
-		get:  getter{hc: hc, userAgent: cfg.UserAgent, timeout: cfg.Timeout, maxBody: cfg.MaxBodyBytes},
-		proc: proc,
-		kv:   kv,
-		log:  log.With("component", "ingest", "source", "redisq"),
-		m:    newFeedMetrics(cfg.Registerer),
-		lim:  rate.NewLimiter(rate.Limit(cfg.RatePerSecond), 1),
-		st:   newTracker("redisq"),
-		bo:   backoff{min: cfg.BackoffMin, max: cfg.BackoffMax},
-	}
+	return &RedisQ{cfg: cfg, feed: newFeed(feedParams{
+		source: "redisq", userAgent: cfg.UserAgent, timeout: cfg.Timeout, maxBody: cfg.MaxBodyBytes,
+		ratePerSecond: cfg.RatePerSecond, backoffMin: cfg.BackoffMin, backoffMax: cfg.BackoffMax,
+		registerer: cfg.Registerer,
+	}, hc, proc, kv, log)}
 }
-
-// State returns a snapshot of the feed. It is safe for concurrent use.
-func (q *RedisQ) State() State { return q.st.snapshot() }
 
 // Run polls until ctx ends, then returns nil. It returns an error only
 // when the queue id cannot be read or kept at start.
