@@ -33,9 +33,11 @@ test: test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-## bench: the Go benchmarks (figures in bench/README.md)
-bench:
+## bench: the Go benchmarks, then the full harness run: bench/results/<date>.json, .md and .svg (bench/README.md)
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./...
+	@mkdir -p bench/results
+	./$(BIN) bench --out bench/results/$$(date +%F).json
 
 ## lint: gofmt, go vet and a pinned staticcheck
 lint:

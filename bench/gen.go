@@ -40,7 +40,8 @@ func Templates() ([]*store.Killmail, error) {
 type GenConfig struct {
 	// Seed makes the sequence repeatable.
 	Seed uint64
-	// Systems is the number of distinct systems. Zero means 8000.
+	// Systems is the number of distinct systems. Zero means 7604, every
+	// k-space and wormhole system SystemID knows.
 	Systems int
 	// Characters, Corporations and Alliances size the id pools. Zero
 	// means 500k, 50k and 3k.
@@ -51,13 +52,21 @@ type GenConfig struct {
 	Span  time.Duration
 	// FirstID is the first killmail id. Zero means 100,000,000.
 	FirstID int64
+	// FleetFights is the share of killmails that are fleet fights: their
+	// attackers (player characters in the template's ships) are grown to
+	// 150–500, beyond the largest fixture. Zero means 0.005; negative
+	// means none.
+	FleetFights float64
 }
 
 // Generator makes realistic killmails: each is a real fixture's shape (its
-// attackers, items and sizes) with fresh ids, a time in the window, a
-// system drawn with a skewed (Zipf) popularity, and characters, corporations
-// and alliances drawn from skewed pools in real id ranges. Not safe for
-// concurrent use.
+// attackers, items and sizes) with fresh ids, a time in the window, a real
+// system drawn with a skewed (Zipf) popularity, and characters,
+// corporations and alliances drawn from skewed pools in real id ranges.
+// With the defaults the busiest system has about 2% of the kills and the
+// busiest 1% of systems about 40%; the busiest pilot is in about 0.3% of
+// the fights. A share of killmails (FleetFights) are fleet fights of
+// 150–500 attackers. Not safe for concurrent use.
 type Generator struct {
 	cfg       GenConfig
 	templates []*store.Killmail
@@ -72,7 +81,7 @@ type Generator struct {
 // NewGenerator builds a generator over templates (see Templates).
 func NewGenerator(templates []*store.Killmail, cfg GenConfig) *Generator {
 	if cfg.Systems <= 0 {
-		cfg.Systems = 8000
+		cfg.Systems = KnownSystems
 	}
 	if cfg.Characters <= 0 {
 		cfg.Characters = 500_000
@@ -92,22 +101,42 @@ func NewGenerator(templates []*store.Killmail, cfg GenConfig) *Generator {
 	if cfg.FirstID <= 0 {
 		cfg.FirstID = 100_000_000
 	}
+	if cfg.FleetFights == 0 {
+		cfg.FleetFights = 0.005
+	}
 	r := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
-	zipf := func(n int, s float64) *rand.Zipf { return rand.NewZipf(r, s, 1, uint64(n-1)) }
+	// P(rank k) ∝ (v+k)^-s; v flattens the head to real proportions.
+	zipf := func(n int, s, v float64) *rand.Zipf { return rand.NewZipf(r, s, v, uint64(n-1)) }
 	return &Generator{
 		cfg:       cfg,
 		templates: templates,
 		r:         r,
-		systems:   zipf(cfg.Systems, 1.1),
-		chars:     zipf(cfg.Characters, 1.05),
-		corps:     zipf(cfg.Corporations, 1.1),
-		alliances: zipf(cfg.Alliances, 1.2),
+		systems:   zipf(cfg.Systems, 1.1, 10),
+		chars:     zipf(cfg.Characters, 1.05, 50),
+		corps:     zipf(cfg.Corporations, 1.1, 1),
+		alliances: zipf(cfg.Alliances, 1.2, 1),
 		nextID:    cfg.FirstID,
 	}
 }
 
-// SystemID maps a popularity rank to a real k-space system id range.
-func SystemID(rank uint64) int64 { return 30000001 + int64(rank) }
+// Real solar system id blocks (data/solar_systems.csv): k-space from
+// 30000001 and wormhole space from 31000001, both without gaps.
+const (
+	kspaceSystems   = 5000
+	wormholeSystems = 2604
+	// KnownSystems is how many distinct ids SystemID gives.
+	KnownSystems = kspaceSystems + wormholeSystems
+)
+
+// SystemID maps a popularity rank to a real solar system id: the first
+// 5000 ranks are k-space, the next 2604 wormholes; ranks beyond wrap.
+func SystemID(rank uint64) int64 {
+	rank %= KnownSystems
+	if rank < kspaceSystems {
+		return 30000001 + int64(rank)
+	}
+	return 31000001 + int64(rank-kspaceSystems)
+}
 
 // CharacterID maps a rank to the modern character id range.
 func CharacterID(rank uint64) int64 { return 2112000000 + int64(rank) }
@@ -131,9 +160,18 @@ func (g *Generator) Next() *store.Killmail {
 	km.SystemID = SystemID(g.systems.Uint64())
 	km.SystemName = ""
 	km.Victim.CharacterID, km.Victim.CorporationID, km.Victim.AllianceID = g.party(t.Victim.CharacterID != 0)
-	km.Attackers = make([]store.Attacker, len(t.Attackers))
-	for i, a := range t.Attackers {
-		a.CharacterID, a.CorporationID, a.AllianceID = g.party(a.CharacterID != 0)
+	n := len(t.Attackers)
+	if g.cfg.FleetFights > 0 && n > 0 && g.r.Float64() < g.cfg.FleetFights {
+		n = 150 + g.r.IntN(351)
+	}
+	km.Attackers = make([]store.Attacker, n)
+	for i := range km.Attackers {
+		a := t.Attackers[i%len(t.Attackers)]
+		extra := i >= len(t.Attackers) // a fleet fight's added player
+		if extra {
+			a.FinalBlow, a.FactionID = false, 0
+		}
+		a.CharacterID, a.CorporationID, a.AllianceID = g.party(extra || a.CharacterID != 0)
 		km.Attackers[i] = a
 	}
 	value := math.Exp(g.r.NormFloat64()*1.5 + 17) // log-normal around 24m ISK

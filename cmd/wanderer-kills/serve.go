@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +36,11 @@ type serveFlags struct {
 	userAgent    string
 	apiKey       string
 	maxConnPerIP int
+
+	// Webhook delivery (server.WebhookConfig).
+	webhookBackoff       time.Duration
+	webhookMaxFailureAge time.Duration
+	webhookAllowPrivate  bool
 }
 
 func (f *serveFlags) register(fs *flagSet) {
@@ -54,6 +58,9 @@ func (f *serveFlags) register(fs *flagSet) {
 	fs.str(&f.userAgent, "user-agent", "WK_USER_AGENT", defaultUserAgent(), "User-Agent of every outbound request")
 	fs.str(&f.apiKey, "api-key", "WK_API_KEY", "", "when set, write routes need 'Authorization: Bearer <key>'")
 	fs.integer(&f.maxConnPerIP, "max-conn-per-ip", "WK_MAX_CONN_PER_IP", 100, "live connections (WebSocket + SSE) per client IP; negative means no cap")
+	fs.duration(&f.webhookBackoff, "webhook-backoff", "WK_WEBHOOK_BACKOFF", 10*time.Second, "first retry delay of a failed webhook delivery; doubles per failure up to 1h, jittered")
+	fs.duration(&f.webhookMaxFailureAge, "webhook-max-failure-age", "WK_WEBHOOK_MAX_FAILURE_AGE", 72*time.Hour, "a webhook failing this long without a success is disabled")
+	fs.boolean(&f.webhookAllowPrivate, "webhook-allow-private", "WK_WEBHOOK_ALLOW_PRIVATE", false, "let webhook callback URLs reach loopback, private, link-local and metadata addresses")
 }
 
 func defaultUserAgent() string {
@@ -74,6 +81,12 @@ func (f *serveFlags) validate() error {
 	}
 	if f.r2z2Start < 0 {
 		return fmt.Errorf("--r2z2-start must be >= 0, got %d", f.r2z2Start)
+	}
+	if f.webhookBackoff <= 0 {
+		return fmt.Errorf("--webhook-backoff (WK_WEBHOOK_BACKOFF) must be positive, got %s", f.webhookBackoff)
+	}
+	if f.webhookMaxFailureAge <= 0 {
+		return fmt.Errorf("--webhook-max-failure-age (WK_WEBHOOK_MAX_FAILURE_AGE) must be positive, got %s", f.webhookMaxFailureAge)
 	}
 	return nil
 }
@@ -118,8 +131,8 @@ func openStore(ctx context.Context, f storeFlags, log *slog.Logger) (*store.Stor
 		Retention: time.Duration(f.retentionDays) * 24 * time.Hour,
 		Logger:    log,
 	})
-	if err != nil && strings.Contains(err.Error(), "lock") {
-		return nil, fmt.Errorf("the store in %s is held by another process (a running serve?): stop it or use another --data-dir: %w", f.dataDir, err)
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("the store in %s is held by another process (a running serve or backfill?): stop it or use another --data-dir: %w", f.dataDir, err)
 	}
 	return st, err
 }
@@ -161,11 +174,15 @@ func (f *serveFlags) build(st *store.Store, log *slog.Logger) (*service, error) 
 		Registry: reg,
 		Logger:   log,
 		Live:     server.HubConfig{MaxConnPerIP: f.maxConnPerIP},
+		Webhooks: server.WebhookConfig{
+			Backoff: f.webhookBackoff, MaxFailureAge: f.webhookMaxFailureAge, AllowPrivate: f.webhookAllowPrivate,
+		},
 	}, server.Deps{
 		Store:   st,
 		Fetcher: ingest.NewLookup(zkb, pipe, st),
 		Feed:    source,
 		ESI:     esiClient,
+		Push:    pipe,
 	})
 	if err != nil {
 		return nil, err
@@ -222,12 +239,4 @@ func (s *service) run(ctx context.Context, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return err
-}
-
-func runBackfill(_ context.Context, _ []string, _ func(string) string, _, _ io.Writer) error {
-	return fmt.Errorf("backfill: not yet implemented")
-}
-
-func runBench(_ context.Context, _ []string, _ func(string) string, _, _ io.Writer) error {
-	return fmt.Errorf("bench: not yet implemented")
 }
