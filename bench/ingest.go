@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wanderer-industries/wanderer-kills-go/esi"
 	"github.com/wanderer-industries/wanderer-kills-go/ingest"
 	"github.com/wanderer-industries/wanderer-kills-go/store"
 )
@@ -25,20 +26,12 @@ const ingestBatch = 500
 // body with killmail_hash and the zkb block, one of the shapes
 // `wanderer-kills backfill --jsonl` reads.
 type esiRecord struct {
-	KillmailID    int64            `json:"killmail_id"`
-	KillmailTime  store.Time       `json:"killmail_time"`
-	SolarSystemID int64            `json:"solar_system_id"`
-	MoonID        int64            `json:"moon_id,omitempty"`
-	WarID         int64            `json:"war_id,omitempty"`
-	Victim        store.Victim     `json:"victim"`
-	Attackers     []store.Attacker `json:"attackers"`
-	Hash          string           `json:"killmail_hash"`
-	ZKB           *store.ZKB       `json:"zkb,omitempty"`
+	*esi.RawKillmail
+	ZKB *store.ZKB `json:"zkb,omitempty"`
 }
 
 func recordOf(km *store.Killmail) esiRecord {
-	return esiRecord{KillmailID: km.KillmailID, KillmailTime: km.KillTime, SolarSystemID: km.SystemID,
-		MoonID: km.MoonID, WarID: km.WarID, Victim: km.Victim, Attackers: km.Attackers, Hash: km.Hash, ZKB: km.ZKB}
+	return esiRecord{RawKillmail: esi.RawOf(km), ZKB: km.ZKB}
 }
 
 // WriteKillmails writes n generated killmails to path as JSONL (ESI body,

@@ -16,34 +16,34 @@ type RawKillmail struct {
 	KillmailID    int64         `json:"killmail_id"`
 	KillmailTime  store.Time    `json:"killmail_time"`
 	SolarSystemID int64         `json:"solar_system_id"`
-	MoonID        int64         `json:"moon_id"`
-	WarID         int64         `json:"war_id"`
+	MoonID        int64         `json:"moon_id,omitempty"`
+	WarID         int64         `json:"war_id,omitempty"`
 	Victim        *RawVictim    `json:"victim"`
 	Attackers     []RawAttacker `json:"attackers"`
-	Hash          string        `json:"killmail_hash"`
+	Hash          string        `json:"killmail_hash,omitempty"`
 }
 
 // RawVictim is the victim object of an ESI killmail.
 type RawVictim struct {
-	CharacterID   int64           `json:"character_id"`
-	CorporationID int64           `json:"corporation_id"`
-	AllianceID    int64           `json:"alliance_id"`
-	FactionID     int64           `json:"faction_id"`
+	CharacterID   int64           `json:"character_id,omitempty"`
+	CorporationID int64           `json:"corporation_id,omitempty"`
+	AllianceID    int64           `json:"alliance_id,omitempty"`
+	FactionID     int64           `json:"faction_id,omitempty"`
 	ShipTypeID    int64           `json:"ship_type_id"`
 	DamageTaken   int64           `json:"damage_taken"`
-	Position      *store.Position `json:"position"`
-	Items         []RawItem       `json:"items"`
+	Position      *store.Position `json:"position,omitempty"`
+	Items         []RawItem       `json:"items,omitempty"`
 }
 
 // RawAttacker is one attacker of an ESI killmail. security_status may be
 // a JSON integer or float.
 type RawAttacker struct {
-	CharacterID    int64   `json:"character_id"`
-	CorporationID  int64   `json:"corporation_id"`
-	AllianceID     int64   `json:"alliance_id"`
-	FactionID      int64   `json:"faction_id"`
-	ShipTypeID     int64   `json:"ship_type_id"`
-	WeaponTypeID   int64   `json:"weapon_type_id"`
+	CharacterID    int64   `json:"character_id,omitempty"`
+	CorporationID  int64   `json:"corporation_id,omitempty"`
+	AllianceID     int64   `json:"alliance_id,omitempty"`
+	FactionID      int64   `json:"faction_id,omitempty"`
+	ShipTypeID     int64   `json:"ship_type_id,omitempty"`
+	WeaponTypeID   int64   `json:"weapon_type_id,omitempty"`
 	DamageDone     int64   `json:"damage_done"`
 	FinalBlow      bool    `json:"final_blow"`
 	SecurityStatus float64 `json:"security_status"`
@@ -54,9 +54,9 @@ type RawItem struct {
 	ItemTypeID        int64     `json:"item_type_id"`
 	Flag              int64     `json:"flag"`
 	Singleton         int64     `json:"singleton"`
-	QuantityDestroyed *int64    `json:"quantity_destroyed"`
-	QuantityDropped   *int64    `json:"quantity_dropped"`
-	Items             []RawItem `json:"items"`
+	QuantityDestroyed *int64    `json:"quantity_destroyed,omitempty"`
+	QuantityDropped   *int64    `json:"quantity_dropped,omitempty"`
+	Items             []RawItem `json:"items,omitempty"`
 }
 
 // DecodeKillmail decodes a verbatim ESI killmail body (or an EVE Ref
@@ -139,6 +139,58 @@ func (r *RawKillmail) Killmail() *store.Killmail {
 	}
 	km.Normalize()
 	return km
+}
+
+// RawOf returns the ESI body of a stored killmail, the inverse of
+// RawKillmail.Killmail: ESI's keys and absent optional ids, without the
+// names enrichment added. Marshalled, it is what ESI (with EVE Ref's
+// killmail_hash) would serve. It shares nothing with km.
+func RawOf(km *store.Killmail) *RawKillmail {
+	v := km.Victim
+	r := &RawKillmail{
+		KillmailID:    km.KillmailID,
+		KillmailTime:  km.KillTime,
+		SolarSystemID: km.SystemID,
+		MoonID:        km.MoonID,
+		WarID:         km.WarID,
+		Hash:          km.Hash,
+		Victim: &RawVictim{
+			CharacterID: v.CharacterID, CorporationID: v.CorporationID, AllianceID: v.AllianceID,
+			FactionID: v.FactionID, ShipTypeID: v.ShipTypeID, DamageTaken: v.DamageTaken,
+			Items: rawItems(v.Items),
+		},
+		Attackers: make([]RawAttacker, len(km.Attackers)),
+	}
+	if v.Position != nil {
+		p := *v.Position
+		r.Victim.Position = &p
+	}
+	for i, a := range km.Attackers {
+		r.Attackers[i] = RawAttacker{
+			CharacterID: a.CharacterID, CorporationID: a.CorporationID, AllianceID: a.AllianceID,
+			FactionID: a.FactionID, ShipTypeID: a.ShipTypeID, WeaponTypeID: a.WeaponTypeID,
+			DamageDone: a.DamageDone, FinalBlow: a.FinalBlow, SecurityStatus: a.SecurityStatus,
+		}
+	}
+	return r
+}
+
+func rawItems(items []store.Item) []RawItem {
+	if len(items) == 0 {
+		return nil
+	}
+	out := make([]RawItem, len(items))
+	for i, it := range items {
+		out[i] = RawItem{
+			ItemTypeID:        it.ItemTypeID,
+			Flag:              it.Flag,
+			Singleton:         it.Singleton,
+			QuantityDestroyed: copyInt(it.QuantityDestroyed),
+			QuantityDropped:   copyInt(it.QuantityDropped),
+			Items:             rawItems(it.Items),
+		}
+	}
+	return out
 }
 
 func mapItems(items []RawItem) []store.Item {

@@ -136,3 +136,20 @@ func FuzzDecodeKillmail(f *testing.F) {
 		require.Equal(t, km.KillmailID, back.KillmailID)
 	})
 }
+
+// TestRawOfInvertsKillmail encodes every stored fixture back to ESI's
+// shape and decodes it again: nothing is lost or added.
+func TestRawOfInvertsKillmail(t *testing.T) {
+	for _, f := range loadFixtures(t) {
+		km, err := esi.DecodeKillmail(f.body)
+		require.NoError(t, err)
+		km.Victim.ShipName = "names are not ESI's"
+		b, err := json.Marshal(esi.RawOf(km))
+		require.NoError(t, err)
+		assert.NotContains(t, string(b), "ship_name")
+		back, err := esi.DecodeKillmail(b)
+		require.NoError(t, err)
+		km.Victim.ShipName = ""
+		assert.Equal(t, km, back, "killmail %d", km.KillmailID)
+	}
+}

@@ -10,72 +10,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wanderer-industries/wanderer-kills-go/esi"
 	"github.com/wanderer-industries/wanderer-kills-go/store"
 )
 
-// esiKillmail is the ESI wire shape (FORMATS.md §4) plus EVE Ref's
-// killmail_hash: what an archive member holds.
-type esiKillmail struct {
-	KillmailID    int64         `json:"killmail_id"`
-	KillmailTime  string        `json:"killmail_time"`
-	SolarSystemID int64         `json:"solar_system_id"`
-	MoonID        int64         `json:"moon_id,omitempty"`
-	WarID         int64         `json:"war_id,omitempty"`
-	Victim        esiVictim     `json:"victim"`
-	Attackers     []esiAttacker `json:"attackers"`
-	Hash          string        `json:"killmail_hash,omitempty"`
-}
-
-type esiVictim struct {
-	CharacterID   int64           `json:"character_id,omitempty"`
-	CorporationID int64           `json:"corporation_id,omitempty"`
-	AllianceID    int64           `json:"alliance_id,omitempty"`
-	FactionID     int64           `json:"faction_id,omitempty"`
-	ShipTypeID    int64           `json:"ship_type_id"`
-	DamageTaken   int64           `json:"damage_taken"`
-	Position      *store.Position `json:"position,omitempty"`
-	Items         []store.Item    `json:"items,omitempty"`
-}
-
-type esiAttacker struct {
-	CharacterID    int64   `json:"character_id,omitempty"`
-	CorporationID  int64   `json:"corporation_id,omitempty"`
-	AllianceID     int64   `json:"alliance_id,omitempty"`
-	FactionID      int64   `json:"faction_id,omitempty"`
-	ShipTypeID     int64   `json:"ship_type_id,omitempty"`
-	WeaponTypeID   int64   `json:"weapon_type_id,omitempty"`
-	DamageDone     int64   `json:"damage_done"`
-	FinalBlow      bool    `json:"final_blow"`
-	SecurityStatus float64 `json:"security_status"`
-}
-
-// esiJSON marshals a stored killmail back into an EVE Ref archive member
-// (store.Item already has ESI's item keys).
+// esiJSON marshals a stored killmail back into an EVE Ref archive member:
+// the ESI body with killmail_hash.
 func esiJSON(tb testing.TB, km *store.Killmail) []byte {
 	tb.Helper()
-	w := esiKillmail{
-		KillmailID: km.KillmailID, KillmailTime: km.KillTime.UTC().Format(time.RFC3339),
-		SolarSystemID: km.SystemID, MoonID: km.MoonID, WarID: km.WarID, Hash: km.Hash,
-		Victim: esiVictim{
-			CharacterID: km.Victim.CharacterID, CorporationID: km.Victim.CorporationID,
-			AllianceID: km.Victim.AllianceID, FactionID: km.Victim.FactionID,
-			ShipTypeID: km.Victim.ShipTypeID, DamageTaken: km.Victim.DamageTaken,
-			Position: km.Victim.Position, Items: km.Victim.Items,
-		},
-		Attackers: make([]esiAttacker, len(km.Attackers)),
-	}
-	for i, a := range km.Attackers {
-		w.Attackers[i] = esiAttacker{
-			CharacterID: a.CharacterID, CorporationID: a.CorporationID, AllianceID: a.AllianceID,
-			FactionID: a.FactionID, ShipTypeID: a.ShipTypeID, WeaponTypeID: a.WeaponTypeID,
-			DamageDone: a.DamageDone, FinalBlow: a.FinalBlow, SecurityStatus: a.SecurityStatus,
-		}
-	}
-	b, err := json.Marshal(w)
+	b, err := json.Marshal(esi.RawOf(km))
 	require.NoError(tb, err)
 	return b
 }
