@@ -1,12 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -109,20 +111,45 @@ func (s *Store) Read(ctx context.Context, after uint64, max int) ([]Entry, error
 }
 
 // Entries returns the entries at the given offsets, in the same order,
-// skipping offsets that retention removed meanwhile.
+// skipping offsets that retention removed meanwhile. One iterator serves
+// every offset, visited in log order, so neighbouring records share the
+// blocks it has loaded.
 func (s *Store) Entries(ctx context.Context, offsets []uint64) ([]Entry, error) {
-	out := make([]Entry, 0, len(offsets))
-	for _, off := range offsets {
-		e, err := s.At(ctx, off)
-		if errors.Is(err, ErrNotFound) {
+	if len(offsets) == 0 {
+		return nil, ctx.Err()
+	}
+	sorted := slices.Clone(offsets)
+	slices.Sort(sorted)
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
+		LowerBound: logKey(sorted[0]),
+		UpperBound: logKey(sorted[len(sorted)-1] + 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read entries: %w", err)
+	}
+	defer it.Close()
+	found := make(map[uint64]Entry, len(sorted))
+	for _, off := range sorted {
+		key := logKey(off)
+		if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
 			continue
 		}
+		e, err := decodeRecord(off, it.Value())
 		if err != nil {
-			return out, err
+			return nil, err
 		}
-		out = append(out, e)
+		found[off] = e
 	}
-	return out, nil
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("store: read entries: %w", err)
+	}
+	out := make([]Entry, 0, len(offsets))
+	for _, off := range offsets {
+		if e, ok := found[off]; ok {
+			out = append(out, e)
+		}
+	}
+	return out, ctx.Err()
 }
 
 // Scan calls fn for each killmail with since <= kill time < until, oldest
