@@ -178,23 +178,12 @@ func runBackfill(ctx context.Context, args []string, env func(string) string, st
 	if err := f.validate(time.Now()); err != nil {
 		return err
 	}
-	log, err := f.logger(stderr)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, f.storeFlags, log)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			log.Error("closing the store", "err", err)
+	return f.withStore(ctx, stderr, func(st *store.Store, log *slog.Logger) error {
+		if f.retentionDays > 0 {
+			log.Warn("serve deletes killmails older than the retention period, backfilled ones too", "retention_days", f.retentionDays)
 		}
-	}()
-	if f.retentionDays > 0 {
-		log.Warn("serve deletes killmails older than the retention period, backfilled ones too", "retention_days", f.retentionDays)
-	}
-	return f.run(ctx, st, os.Stdin, stdout, stderr, log)
+		return f.run(ctx, st, os.Stdin, stdout, stderr, log)
+	})
 }
 
 // run wires the backfill over an open store and imports every source. A

@@ -101,11 +101,25 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err := f.validate(); err != nil {
 		return err
 	}
+	return f.withStore(ctx, stderr, func(st *store.Store, log *slog.Logger) error {
+		svc, err := f.build(st, log)
+		if err != nil {
+			return err
+		}
+		log.Info("serving", "version", version, "port", f.port, "source", f.source, "data_dir", f.dataDir,
+			"killmails", st.Count(), "head", st.Head())
+		return svc.run(ctx, log)
+	})
+}
+
+// withStore makes the logger of f, opens the store of the data directory,
+// runs fn with both and closes the store, logging a failure to close.
+func (f storeFlags) withStore(ctx context.Context, stderr io.Writer, fn func(*store.Store, *slog.Logger) error) error {
 	log, err := f.logger(stderr)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, f.storeFlags, log)
+	st, err := openStore(ctx, f, log)
 	if err != nil {
 		return err
 	}
@@ -114,13 +128,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 			log.Error("closing the store", "err", err)
 		}
 	}()
-	svc, err := f.build(st, log)
-	if err != nil {
-		return err
-	}
-	log.Info("serving", "version", version, "port", f.port, "source", f.source, "data_dir", f.dataDir,
-		"killmails", st.Count(), "head", st.Head())
-	return svc.run(ctx, log)
+	return fn(st, log)
 }
 
 // openStore opens the store of the data directory, explaining the usual
