@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -78,8 +77,9 @@ type op struct {
 }
 
 type prepared struct {
-	km  *Killmail
-	js  []byte
+	km *Killmail
+	// rec is the log record (see newRecord); putRecord sets its flags.
+	rec []byte
 	doc index.Doc
 }
 
@@ -98,12 +98,12 @@ func (s *Store) Append(ctx context.Context, b Batch) ([]Result, error) {
 			o.results[i] = Result{Status: Rejected, Err: err}
 			continue
 		}
-		js, err := json.Marshal(km)
+		rec, err := newRecord(km)
 		if err != nil {
-			o.results[i] = Result{Status: Rejected, Err: fmt.Errorf("store: encode killmail %d: %w", km.KillmailID, err)}
+			o.results[i] = Result{Status: Rejected, Err: err}
 			continue
 		}
-		o.prep[i] = prepared{km: km, js: js, doc: docOf(km)}
+		o.prep[i] = prepared{km: km, rec: rec, doc: docOf(km)}
 	}
 	return o.results, s.submit(ctx, o)
 }
@@ -136,9 +136,9 @@ func (s *Store) Update(ctx context.Context, offset uint64, km *Killmail, kv map[
 			return nil, err
 		}
 		merged := km.mergedWith(oldKM)
-		js, err := json.Marshal(merged)
+		rec, err := newRecord(merged)
 		if err != nil {
-			return nil, fmt.Errorf("store: encode killmail %d: %w", km.KillmailID, err)
+			return nil, err
 		}
 		doc := docOf(merged)
 		doc.Offset = offset
@@ -149,7 +149,7 @@ func (s *Store) Update(ctx context.Context, offset uint64, km *Killmail, kv map[
 		if err := dropStaleTime(b, oldKM, merged); err != nil {
 			return nil, err
 		}
-		if err := s.putRecord(b, flags, prepared{km: merged, js: js, doc: doc}); err != nil {
+		if err := s.putRecord(b, flags, prepared{km: merged, rec: rec, doc: doc}); err != nil {
 			return nil, err
 		}
 		if err := putKV(b, kv); err != nil {
@@ -178,9 +178,17 @@ func (s *Store) submit(ctx context.Context, o *op) error {
 }
 
 // writer is the single goroutine that mutates the store. It merges queued
-// appends into one synced commit (group commit).
+// appends into one synced commit (group commit) and hands each committed
+// group to the indexer goroutine, so that indexing one group overlaps the
+// commit of the next.
 func (s *Store) writer() {
-	defer close(s.done)
+	idxDone := make(chan struct{})
+	go s.indexer(idxDone)
+	defer func() {
+		close(s.indexed)
+		<-idxDone
+		close(s.done)
+	}()
 	for {
 		var first *op
 		select {
@@ -190,6 +198,40 @@ func (s *Store) writer() {
 			return
 		}
 		s.run(first)
+	}
+}
+
+// indexDepth bounds the committed groups waiting for the indexer. Two keep
+// the writer busy while one is indexed; more would only add latency.
+const indexDepth = 2
+
+// committed is a synced group on its way to the indexer.
+type committed struct {
+	group []*op
+	docs  []index.Doc
+	// head is the new highest offset, or 0 when the group added none.
+	head uint64
+}
+
+// indexer indexes committed groups in commit order, then publishes them:
+// head advances, callers return and tail readers wake only once a group's
+// killmails are both durable and indexed.
+func (s *Store) indexer(done chan<- struct{}) {
+	defer close(done)
+	for c := range s.indexed {
+		for _, d := range c.docs {
+			s.indexAdd(d)
+		}
+		if c.head != 0 {
+			s.head.Store(c.head)
+		}
+		for _, o := range c.group {
+			close(o.done)
+		}
+		if c.head != 0 {
+			s.notify()
+		}
+		s.inflight.Done()
 	}
 }
 
@@ -232,6 +274,9 @@ collect:
 
 func (s *Store) runCustom(o *op) {
 	defer close(o.done)
+	// A custom op reads and re-indexes what earlier groups wrote: let the
+	// indexer catch up first.
+	s.inflight.Wait()
 	b := s.db.NewBatch()
 	defer b.Close()
 	after, err := o.apply(b)
@@ -279,21 +324,18 @@ func (s *Store) commitAppends(group []*op) {
 		}
 		return
 	}
+	// The dedup state moves on now, for the next group; the index, head
+	// and callers follow on the indexer.
 	for _, d := range docs {
-		s.indexAdd(d)
 		s.remember(d.KillmailID)
 	}
-	advanced := next != s.next
+	c := &committed{group: group, docs: docs}
+	if next != s.next {
+		c.head = next - 1
+	}
 	s.next = next
-	if advanced {
-		s.head.Store(next - 1)
-	}
-	for _, o := range group {
-		close(o.done)
-	}
-	if advanced {
-		s.notify()
-	}
+	s.inflight.Add(1)
+	s.indexed <- c
 }
 
 func (s *Store) stageAppend(b *pebble.Batch, o *op, next *uint64, pending map[int64]*Result, docs *[]index.Doc) error {
@@ -368,7 +410,8 @@ func (s *Store) existing(id int64) (uint64, *Killmail, error) {
 
 func (s *Store) putRecord(b *pebble.Batch, flags byte, p prepared) error {
 	off := p.doc.Offset
-	if err := b.Set(logKey(off), encodeRecord(flags, p.js), nil); err != nil {
+	p.rec[1] = flags
+	if err := b.Set(logKey(off), p.rec, nil); err != nil {
 		return err
 	}
 	if err := b.Set(docKey(off), p.doc.AppendBinary(nil), nil); err != nil {

@@ -98,9 +98,10 @@ const (
 	flagQuiet = 1 << 0
 )
 
-func encodeRecord(flags byte, js []byte) []byte {
-	b := make([]byte, 0, 2+len(js))
-	return append(append(b, recordV1, flags), js...)
+// newRecord encodes km as a log record with no flags set: the version
+// byte, the flags byte, then the canonical JSON.
+func newRecord(km *Killmail) ([]byte, error) {
+	return km.AppendJSON(append(make([]byte, 0, 2048), recordV1, 0))
 }
 
 func decodeRecord(off uint64, b []byte) (Entry, error) {
