@@ -171,10 +171,11 @@ func (r *runner) logf(format string, args ...any) {
 }
 
 // genConfig is the generator of every scenario but for its seed: kills
-// over the 60 days before the run started.
+// over the 60 days before the run started, in arrival order over the
+// ingest's killmails, as a live store holds them.
 func (r *runner) genConfig(seed uint64) GenConfig {
 	span := 60 * 24 * time.Hour
-	return GenConfig{Seed: seed, Start: r.start.Add(-span).Truncate(time.Second), Span: span}
+	return GenConfig{Seed: seed, Start: r.start.Add(-span).Truncate(time.Second), Span: span, Count: r.o.Killmails}
 }
 
 // Run runs the selected scenarios and returns the report. Missed targets

@@ -214,3 +214,30 @@ func TestGeneratorRepeatable(t *testing.T) {
 	assert.Equal(t, a, b)
 	assert.NotEqual(t, a, c)
 }
+
+// TestGeneratorArrivalOrder checks that with Count set kill times follow
+// the sequence, each a little before its slot, as a live feed brings them.
+func TestGeneratorArrivalOrder(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 20_000
+	span := 10 * 24 * time.Hour
+	_, kms := generated(t, GenConfig{Seed: 4, Start: start, Span: span, Count: n, FirstID: 1_000}, n)
+	lates := make([]time.Duration, 0, n)
+	hourLate := 0
+	for i, km := range kms {
+		require.False(t, km.KillTime.Before(start), "killmail %d before the window", i)
+		require.True(t, km.KillTime.Before(start.Add(span)), "killmail %d after the window", i)
+		slot := start.Add(time.Duration(float64(span) * float64(i) / n))
+		late := slot.Sub(km.KillTime.Time)
+		require.GreaterOrEqual(t, late, -time.Second, "killmail %d after its slot", i)
+		lates = append(lates, late)
+		if late > time.Hour {
+			hourLate++
+		}
+	}
+	slices.Sort(lates)
+	median := lates[n/2]
+	assert.True(t, median > 3*time.Minute && median < 12*time.Minute, "median delay %v", median)
+	share := float64(hourLate) / n
+	assert.InDelta(t, 0.02, share, 0.01, "share over an hour late")
+}
