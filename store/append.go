@@ -155,7 +155,10 @@ func (s *Store) Update(ctx context.Context, offset uint64, km *Killmail, kv map[
 		if err := putKV(b, kv); err != nil {
 			return nil, err
 		}
-		return func() { s.indexAdd(doc) }, nil
+		return func() {
+			s.indexAdd(doc)
+			s.recent.put(offset, rec)
+		}, nil
 	}
 	return s.submit(ctx, o)
 }
@@ -209,8 +212,16 @@ const indexDepth = 2
 type committed struct {
 	group []*op
 	docs  []index.Doc
+	// recs are the records written, by offset, for the recent cache.
+	recs []offsetRecord
 	// head is the new highest offset, or 0 when the group added none.
 	head uint64
+}
+
+// offsetRecord is a record written at an offset.
+type offsetRecord struct {
+	off uint64
+	rec []byte
 }
 
 // indexer indexes committed groups in commit order, then publishes them:
@@ -221,6 +232,9 @@ func (s *Store) indexer(done chan<- struct{}) {
 	for c := range s.indexed {
 		for _, d := range c.docs {
 			s.indexAdd(d)
+		}
+		for _, r := range c.recs {
+			s.recent.put(r.off, r.rec)
 		}
 		if c.head != 0 {
 			s.head.Store(c.head)
@@ -300,10 +314,10 @@ func (s *Store) commitAppends(group []*op) {
 	defer b.Close()
 	next := s.next
 	pending := make(map[int64]*Result) // ids written earlier in this group
-	var docs []index.Doc
+	c := &committed{group: group}
 	var err error
 	for _, o := range group {
-		if err = s.stageAppend(b, o, &next, pending, &docs); err != nil {
+		if err = s.stageAppend(b, o, &next, pending, c); err != nil {
 			break
 		}
 		if err = putKV(b, o.batch.KV); err != nil {
@@ -326,10 +340,9 @@ func (s *Store) commitAppends(group []*op) {
 	}
 	// The dedup state moves on now, for the next group; the index, head
 	// and callers follow on the indexer.
-	for _, d := range docs {
+	for _, d := range c.docs {
 		s.remember(d.KillmailID)
 	}
-	c := &committed{group: group, docs: docs}
 	if next != s.next {
 		c.head = next - 1
 	}
@@ -338,7 +351,7 @@ func (s *Store) commitAppends(group []*op) {
 	s.indexed <- c
 }
 
-func (s *Store) stageAppend(b *pebble.Batch, o *op, next *uint64, pending map[int64]*Result, docs *[]index.Doc) error {
+func (s *Store) stageAppend(b *pebble.Batch, o *op, next *uint64, pending map[int64]*Result, c *committed) error {
 	var flags byte
 	if o.batch.Quiet {
 		flags = flagQuiet
@@ -379,7 +392,8 @@ func (s *Store) stageAppend(b *pebble.Batch, o *op, next *uint64, pending map[in
 			return err
 		}
 		pending[p.km.KillmailID] = res
-		*docs = append(*docs, p.doc)
+		c.docs = append(c.docs, p.doc)
+		c.recs = append(c.recs, offsetRecord{off, p.rec})
 	}
 	return nil
 }

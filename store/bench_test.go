@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,11 +18,17 @@ import (
 	"github.com/wanderer-industries/wanderer-kills-go/store"
 )
 
-func generator(b testing.TB, seed uint64) *bench.Generator {
+// generator makes killmails over the last 60 days; with count > 0 in
+// arrival order over count killmails (see bench.GenConfig.Count).
+func generator(b testing.TB, seed uint64, count ...int) *bench.Generator {
 	b.Helper()
 	tpl, err := bench.Templates()
 	require.NoError(b, err)
-	return bench.NewGenerator(tpl, bench.GenConfig{Seed: seed})
+	cfg := bench.GenConfig{Seed: seed}
+	if len(count) > 0 {
+		cfg.Count = count[0]
+	}
+	return bench.NewGenerator(tpl, cfg)
 }
 
 // BenchmarkAppendDurable measures synced appends with group commit: 8
@@ -80,23 +87,55 @@ var (
 )
 
 // millionStore builds (once per test binary) a store of 1M generated
-// killmails in a temp dir and returns its directory, closed.
+// killmails in a temp dir and returns its directory, closed. With
+// WK_BENCH_1M_DIR set, the store is kept there and reused by later runs
+// (building it takes a minute or two).
 func millionStore(b *testing.B) string {
 	b.Helper()
 	millionOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "wk-bench-1m-")
-		require.NoError(b, err)
-		millionDir = filepath.Join(dir, "store")
+		keep := os.Getenv("WK_BENCH_1M_DIR")
+		if keep != "" {
+			millionDir = filepath.Join(keep, "store")
+			if _, err := os.Stat(filepath.Join(keep, "ids")); err == nil {
+				millionIDs = readIDs(b, filepath.Join(keep, "ids"))
+				return
+			}
+		} else {
+			dir, err := os.MkdirTemp("", "wk-bench-1m-")
+			require.NoError(b, err)
+			millionDir = filepath.Join(dir, "store")
+		}
 		s, err := store.Open(context.Background(), store.Config{Dir: millionDir})
 		require.NoError(b, err)
 		millionIDs = fill(b, s, 1_000_000)
 		require.NoError(b, s.Close())
+		if keep != "" {
+			writeIDs(b, filepath.Join(keep, "ids"), millionIDs)
+		}
 	})
 	return millionDir
 }
 
+func writeIDs(b *testing.B, path string, ids []int64) {
+	buf := make([]byte, 0, 8*len(ids))
+	for _, id := range ids {
+		buf = binary.BigEndian.AppendUint64(buf, uint64(id))
+	}
+	require.NoError(b, os.WriteFile(path, buf, 0o644))
+}
+
+func readIDs(b *testing.B, path string) []int64 {
+	buf, err := os.ReadFile(path)
+	require.NoError(b, err)
+	ids := make([]int64, 0, len(buf)/8)
+	for i := 0; i+8 <= len(buf); i += 8 {
+		ids = append(ids, int64(binary.BigEndian.Uint64(buf[i:])))
+	}
+	return ids
+}
+
 func fill(b testing.TB, s *store.Store, n int) []int64 {
-	g := generator(b, 42)
+	g := generator(b, 42, n)
 	ids := make([]int64, 0, n)
 	batch := make([]*store.Killmail, 0, 1000)
 	for len(ids) < n {
@@ -177,9 +216,14 @@ func BenchmarkIntersection3x1M(b *testing.B) {
 
 func openMillion(b *testing.B) *store.Store {
 	dir := millionStore(b)
-	s, err := store.Open(context.Background(), store.Config{Dir: dir})
+	cfg := store.Config{Dir: dir}
+	if mb, err := strconv.Atoi(os.Getenv("WK_BENCH_CACHE_MB")); err == nil {
+		cfg.CacheBytes = int64(mb) << 20
+	}
+	s, err := store.Open(context.Background(), cfg)
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = s.Close() })
+	<-s.Warmed()
 	return s
 }
 
@@ -211,7 +255,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 	code := m.Run()
-	if millionDir != "" {
+	if millionDir != "" && os.Getenv("WK_BENCH_1M_DIR") == "" {
 		_ = os.RemoveAll(filepath.Dir(millionDir))
 	}
 	os.Exit(code)

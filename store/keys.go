@@ -32,7 +32,15 @@ func u64Key(prefix byte, v uint64) []byte {
 
 func logKey(off uint64) []byte { return u64Key(prefixLog, off) }
 func docKey(off uint64) []byte { return u64Key(prefixDoc, off) }
-func idKey(id int64) []byte    { return u64Key(prefixID, uint64(id)) }
+
+// parseLogKey returns the offset of a log key, or 0 for another key.
+func parseLogKey(k []byte) uint64 {
+	if len(k) != 9 || k[0] != prefixLog {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k[1:])
+}
+func idKey(id int64) []byte { return u64Key(prefixID, uint64(id)) }
 
 // timeKey orders by kill time then id. Kill times are after 2003, so the
 // unix seconds are positive and sort as unsigned.

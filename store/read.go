@@ -68,6 +68,9 @@ func (s *Store) At(ctx context.Context, offset uint64) (Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return Entry{}, err
 	}
+	if rec, ok := s.recent.get(offset); ok {
+		return decodeRecord(offset, rec)
+	}
 	v, closer, err := s.db.Get(logKey(offset))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return Entry{}, ErrNotFound
@@ -86,6 +89,9 @@ func (s *Store) Read(ctx context.Context, after uint64, max int) ([]Entry, error
 	head := s.Head()
 	if after >= head || max <= 0 {
 		return nil, ctx.Err()
+	}
+	if out, ok, err := s.recent.read(after, head, max); ok {
+		return out, errors.Join(err, ctx.Err())
 	}
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
 		LowerBound: logKey(after + 1),
@@ -111,37 +117,29 @@ func (s *Store) Read(ctx context.Context, after uint64, max int) ([]Entry, error
 }
 
 // Entries returns the entries at the given offsets, in the same order,
-// skipping offsets that retention removed meanwhile. One iterator serves
-// every offset, visited in log order, so neighbouring records share the
-// blocks it has loaded.
+// skipping offsets that retention removed meanwhile. Recent records come
+// from memory; for the others one iterator serves every offset, visited
+// in log order, so neighbouring records share the blocks it has loaded.
 func (s *Store) Entries(ctx context.Context, offsets []uint64) ([]Entry, error) {
 	if len(offsets) == 0 {
 		return nil, ctx.Err()
 	}
-	sorted := slices.Clone(offsets)
-	slices.Sort(sorted)
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
-		LowerBound: logKey(sorted[0]),
-		UpperBound: logKey(sorted[len(sorted)-1] + 1),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: read entries: %w", err)
-	}
-	defer it.Close()
-	found := make(map[uint64]Entry, len(sorted))
-	for _, off := range sorted {
-		key := logKey(off)
-		if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
+	found := make(map[uint64]Entry, len(offsets))
+	var missed []uint64
+	for _, off := range offsets {
+		rec, ok := s.recent.get(off)
+		if !ok {
+			missed = append(missed, off)
 			continue
 		}
-		e, err := decodeRecord(off, it.Value())
+		e, err := decodeRecord(off, rec)
 		if err != nil {
 			return nil, err
 		}
 		found[off] = e
 	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("store: read entries: %w", err)
+	if err := s.readEntries(ctx, missed, found); err != nil {
+		return nil, err
 	}
 	out := make([]Entry, 0, len(offsets))
 	for _, off := range offsets {
@@ -150,6 +148,38 @@ func (s *Store) Entries(ctx context.Context, offsets []uint64) ([]Entry, error) 
 		}
 	}
 	return out, ctx.Err()
+}
+
+// readEntries reads the records at offsets from Pebble into found.
+func (s *Store) readEntries(ctx context.Context, offsets []uint64, found map[uint64]Entry) error {
+	if len(offsets) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(offsets)
+	slices.Sort(sorted)
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
+		LowerBound: logKey(sorted[0]),
+		UpperBound: logKey(sorted[len(sorted)-1] + 1),
+	})
+	if err != nil {
+		return fmt.Errorf("store: read entries: %w", err)
+	}
+	defer it.Close()
+	for _, off := range sorted {
+		key := logKey(off)
+		if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
+			continue
+		}
+		e, err := decodeRecord(off, it.Value())
+		if err != nil {
+			return err
+		}
+		found[off] = e
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("store: read entries: %w", err)
+	}
+	return nil
 }
 
 // Scan calls fn for each killmail with since <= kill time < until, oldest

@@ -57,6 +57,7 @@ func (s *Store) retainChunk(ctx context.Context, cutoff time.Time) (int, error) 
 		return func() {
 			for _, v := range victims {
 				s.ix.Remove(v.offset)
+				s.recent.drop(v.offset)
 				if v.id > 0 && v.id <= math.MaxUint32 {
 					s.known.Remove(uint32(v.id))
 				}

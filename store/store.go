@@ -69,6 +69,11 @@ type Config struct {
 	RetentionInterval time.Duration
 	// CacheBytes is Pebble's block cache. Zero means 64 MiB.
 	CacheBytes int64
+	// RecentBytes is the memory that holds the newest records, so that
+	// the live tail, resumes and queries over recent days skip the LSM.
+	// It is filled in the background after Open. Zero means 128 MiB;
+	// negative, none.
+	RecentBytes int
 	// MaxBatch caps the killmails of one group commit. Zero means 1000.
 	MaxBatch int
 	// Migrations are the schema steps; nil means migrations.All().
@@ -88,6 +93,9 @@ func (c *Config) defaults() {
 	}
 	if c.CacheBytes <= 0 {
 		c.CacheBytes = 64 << 20
+	}
+	if c.RecentBytes == 0 {
+		c.RecentBytes = 128 << 20
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 1000
@@ -121,6 +129,12 @@ type Store struct {
 	// groups handed over and not yet indexed (writer-side Add and Wait).
 	indexed  chan *committed
 	inflight sync.WaitGroup
+
+	// recent holds the newest records; warming fills it after Open and
+	// is stopped by Close.
+	recent   *recent
+	stopWarm context.CancelFunc
+	warmed   chan struct{}
 
 	// known holds the id of every stored killmail (ids fit 32 bits for
 	// decades; larger ones are looked up in Pebble), so the dedup check of
@@ -171,6 +185,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	s.recent = newRecent(cfg.RecentBytes, s.next)
+	warmCtx, cancel := context.WithCancel(context.Background())
+	s.stopWarm, s.warmed = cancel, make(chan struct{})
+	go func() {
+		defer close(s.warmed)
+		if err := s.recent.warm(warmCtx, s.db); err != nil && warmCtx.Err() == nil {
+			s.log.Warn("loading recent records into memory failed; they are read from disk", "err", err)
+		}
+	}()
 	go s.writer()
 	return s, nil
 }
@@ -316,6 +339,11 @@ func SchemaVersion(dir string) (have, want int, err error) {
 	return int(v), len(migrations.All()), err
 }
 
+// Warmed is closed once the newest records (Config.RecentBytes) are
+// loaded into memory after Open, or loading stopped. Reads before then are
+// as correct, only served from disk.
+func (s *Store) Warmed() <-chan struct{} { return s.warmed }
+
 // Epoch is the random id made when this store was created. A resume
 // position from another epoch cannot be honoured.
 func (s *Store) Epoch() string { return s.epoch }
@@ -375,6 +403,8 @@ func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.stopWarm()
+		<-s.warmed
 		close(s.stop)
 		<-s.done
 		if serr := s.writeSnapshot(); serr != nil {
