@@ -4,11 +4,13 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/bzip2"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+
+	"github.com/wanderer-industries/wanderer-kills-go/ingest/internal/bunzip"
 )
 
 // MaxMemberBytes caps one file of an archive or one JSONL line: a killmail
@@ -37,10 +39,12 @@ type Record struct {
 // ReadEVERef reads an EVE Ref killmail archive (FORMATS.md §6: a
 // bzip2-compressed tar of killmails/<id>.json files) as a stream, without
 // extracting it, and calls fn with every regular file in archive order.
-// An uncompressed tar is accepted too. It stops at the first error of fn
-// and returns it, or when ctx ends. A stream that breaks off (truncated,
-// corrupted) gives an error matching ErrArchive after the members before
-// the damage were delivered.
+// An uncompressed tar is accepted too. The bzip2 blocks are decompressed
+// in parallel (GOMAXPROCS workers; a few blocks in memory at a time) and
+// delivered in order. It stops at the first error of fn and returns it,
+// or when ctx ends. A stream that breaks off (truncated, corrupted) gives
+// an error matching ErrArchive after the members before the damage were
+// delivered.
 func ReadEVERef(ctx context.Context, r io.Reader, fn func(Record) error) error {
 	br := bufio.NewReaderSize(r, 1<<20)
 	magic, err := br.Peek(3)
@@ -49,7 +53,9 @@ func ReadEVERef(ctx context.Context, r io.Reader, fn func(Record) error) error {
 	}
 	var stream io.Reader = br
 	if bytes.Equal(magic, []byte("BZh")) {
-		stream = bzip2.NewReader(br)
+		z := bunzip.NewReader(ctx, br, runtime.GOMAXPROCS(0))
+		defer z.Close()
+		stream = z
 	}
 	tr := tar.NewReader(stream)
 	for n := 0; ; {
@@ -61,6 +67,9 @@ func ReadEVERef(ctx context.Context, r io.Reader, fn func(Record) error) error {
 			return nil
 		}
 		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return cerr
+			}
 			return archiveError(n, err)
 		}
 		if hdr.Typeflag != tar.TypeReg {

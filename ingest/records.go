@@ -59,8 +59,11 @@ func DecodeRecord(raw []byte) (Item, error) {
 		return Item{}, err
 	}
 	var w recordWire
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return Item{}, classify(raw, err)
+	if !scanRecord(raw, &w) {
+		w = recordWire{}
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return Item{}, classify(raw, err)
+		}
 	}
 	hash := w.Hash
 	if hash == "" {
