@@ -52,6 +52,12 @@ func (km *Killmail) AppendJSON(dst []byte) ([]byte, error) {
 	return e.b, nil
 }
 
+// sizeHint is a generous estimate of the JSON's length, so that encoding
+// allocates once: enriched attackers take about 250 bytes, items 80.
+func (km *Killmail) sizeHint() int {
+	return 768 + 256*len(km.Attackers) + 80*countItems(km.Victim.Items)
+}
+
 // jsonAppender appends JSON to b; the first unencodable value sticks in
 // err.
 type jsonAppender struct {

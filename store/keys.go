@@ -109,7 +109,7 @@ const (
 // newRecord encodes km as a log record with no flags set: the version
 // byte, the flags byte, then the canonical JSON.
 func newRecord(km *Killmail) ([]byte, error) {
-	return km.AppendJSON(append(make([]byte, 0, 2048), recordV1, 0))
+	return km.AppendJSON(append(make([]byte, 0, km.sizeHint()), recordV1, 0))
 }
 
 func decodeRecord(off uint64, b []byte) (Entry, error) {
