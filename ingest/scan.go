@@ -51,11 +51,62 @@ func scanRecord(raw []byte, w *recordWire) bool {
 				rk.Hash = string(lit[1 : len(lit)-1])
 			}
 			return ok && s.once(&seen, 7)
+		case "zkb":
+			w.ZKB = new(store.ZKB)
+			return s.once(&seen, 8) && s.zkb(w.ZKB)
 		}
 		return false
 	})
 	s.space()
 	return ok && s.i == len(s.b)
+}
+
+// zkb reads zKillboard's block as it comes beside an ESI body (the
+// zKillboard API's and the bench's JSONL shape); href is read and dropped,
+// as encoding/json drops it.
+func (s *scanner) zkb(z *store.ZKB) bool {
+	var seen uint32
+	return s.object(func(key []byte) bool {
+		switch string(key) {
+		case "locationID":
+			return s.once(&seen, 0) && s.int(&z.LocationID)
+		case "hash":
+			lit, ok := s.str()
+			if ok {
+				z.Hash = string(lit[1 : len(lit)-1])
+			}
+			return ok && s.once(&seen, 1)
+		case "fittedValue":
+			return s.once(&seen, 2) && s.float(&z.FittedValue)
+		case "droppedValue":
+			return s.once(&seen, 3) && s.float(&z.DroppedValue)
+		case "destroyedValue":
+			return s.once(&seen, 4) && s.float(&z.DestroyedValue)
+		case "totalValue":
+			return s.once(&seen, 5) && s.float(&z.TotalValue)
+		case "points":
+			return s.once(&seen, 6) && s.int(&z.Points)
+		case "npc":
+			return s.once(&seen, 7) && s.bool(&z.NPC)
+		case "solo":
+			return s.once(&seen, 8) && s.bool(&z.Solo)
+		case "awox":
+			return s.once(&seen, 9) && s.bool(&z.Awox)
+		case "href":
+			_, ok := s.str()
+			return ok && s.once(&seen, 10)
+		case "labels":
+			z.Labels = []string{}
+			return s.once(&seen, 11) && s.array(func() bool {
+				lit, ok := s.str()
+				if ok {
+					z.Labels = append(z.Labels, string(lit[1:len(lit)-1]))
+				}
+				return ok
+			})
+		}
+		return false
+	})
 }
 
 func (s *scanner) victim(v *esi.RawVictim) bool {

@@ -54,6 +54,11 @@ func TestScanRecordMatchesEncodingJSON(t *testing.T) {
 		`"attackers":[{"faction_id":500001,"damage_done":0,"final_blow":true,"security_status":5},{"damage_done":1,"final_blow":false,"security_status":-9.87654321012345678}]}`
 	assert.True(t, checkScan(t, []byte(withHash)))
 	assert.True(t, checkScan(t, []byte(`{"killmail_id":5,"victim":{},"attackers":[],"moon_id":0,"war_id":-3}`)))
+	assert.True(t, checkScan(t, []byte(`{"killmail_id":5,"zkb":{"hash":"ab"}}`)), "a {killmail_id, zkb} entry")
+	assert.True(t, checkScan(t, []byte(`{"killmail_id":5,"zkb":{"locationID":40009077,"hash":"ab","fittedValue":1.5e7,`+
+		`"droppedValue":0,"destroyedValue":123.45,"totalValue":1234567.89,"points":12,"npc":false,"solo":true,"awox":false,`+
+		`"labels":["cat:6","solo","pvp"],"href":"https://esi.evetech.net/killmails/5/ab/"}}`)), "zKillboard's full block")
+	assert.True(t, checkScan(t, []byte(`{"killmail_id":5,"zkb":{"labels":[]}}`)), "empty labels")
 
 	// Everything outside the plain form goes to encoding/json.
 	for name, raw := range map[string]string{
@@ -68,7 +73,9 @@ func TestScanRecordMatchesEncodingJSON(t *testing.T) {
 		"huge int":         `{"killmail_id":1234567890123456789}`,
 		"leading zero":     `{"killmail_id":05}`,
 		"trailing data":    `{"killmail_id":5} {}`,
-		"zkb shape":        `{"killmail_id":5,"zkb":{"hash":"ab"}}`,
+		"zkb null":         `{"killmail_id":5,"zkb":null}`,
+		"zkb unknown key":  `{"killmail_id":5,"zkb":{"hash":"ab","extra":1}}`,
+		"zkb escaped":      `{"killmail_id":5,"zkb":{"labels":["a\\b"]}}`,
 		"r2z2 shape":       `{"killmail_id":5,"hash":"ab","esi":{}}`,
 		"bad time":         `{"killmail_time":"yesterday"}`,
 		"truncated":        `{"killmail_id":5,"attackers":[`,
@@ -98,6 +105,7 @@ func FuzzScanRecord(f *testing.F) {
 	}
 	f.Add([]byte(`{"killmail_id":5,"victim":{"position":{"x":-1.5e-3,"y":0,"z":1}},"attackers":[{"security_status":-0.1}]}`))
 	f.Add([]byte(`{"attackers":[{"final_blow":true,"security_status":12345678901234567890}]}`))
+	f.Add([]byte(`{"killmail_id":5,"zkb":{"hash":"ab","totalValue":1.5e9,"labels":["solo"],"npc":true,"href":"x"}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		checkScan(t, raw)
 	})
