@@ -27,7 +27,7 @@ const (
 	benchKillmails = 1_000_000
 	benchSpan      = 90 * 24 * time.Hour
 	benchSystems   = 8000
-	benchVersion   = "v2" // bump when the generator changes
+	benchVersion   = "v3" // bump when the generator changes
 )
 
 // benchEnd is the kill time of the newest synthetic killmail; fixed so a
@@ -118,7 +118,7 @@ func (g *benchGen) party() (char, corp, alli int64) {
 }
 
 func (g *benchGen) killmail(i int) *store.Killmail {
-	at := benchEnd.Add(-benchSpan * time.Duration(benchKillmails-1-i) / benchKillmails)
+	at := benchEnd.Add(-benchSpan / benchKillmails * time.Duration(benchKillmails-1-i)) // no overflow
 	at = at.Add(-time.Duration(g.r.IntN(600)) * time.Second)
 	char, corp, alli := g.party()
 	km := &store.Killmail{
