@@ -198,6 +198,7 @@ func TestMetrics(t *testing.T) {
 			assert.Contains(t, body, "wanderer_kills_store_killmails 3")
 			assert.Contains(t, body, "wanderer_kills_store_head_offset 3")
 			assert.Contains(t, body, "wanderer_kills_store_disk_bytes")
+			assert.Contains(t, body, "wanderer_kills_store_recent_bytes")
 			assert.Contains(t, body, `wanderer_kills_live_connections{kind="websocket"} 0`)
 			assert.Contains(t, body, `wanderer_kills_http_requests_total{method="GET",route="/api/v1/kills/system/:system_id",status="200"} 2`)
 			assert.Contains(t, body, `route="unmatched",status="404"`)

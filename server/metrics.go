@@ -86,6 +86,7 @@ var (
 	descStoreHead      = prometheus.NewDesc(metricPrefix+"store_head_offset", "Highest accepted write-log offset.", nil, nil)
 	descStoreTrimmed   = prometheus.NewDesc(metricPrefix+"store_trimmed_offset", "Highest offset removed by retention.", nil, nil)
 	descStoreDisk      = prometheus.NewDesc(metricPrefix+"store_disk_bytes", "Disk space used by the store.", nil, nil)
+	descStoreRecent    = prometheus.NewDesc(metricPrefix+"store_recent_bytes", "Memory holding the newest records.", nil, nil)
 )
 
 // storeCollector reads store.Stats at scrape time.
@@ -97,6 +98,7 @@ func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descStoreHead
 	ch <- descStoreTrimmed
 	ch <- descStoreDisk
+	ch <- descStoreRecent
 }
 
 // Collect implements prometheus.Collector.
@@ -106,6 +108,7 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descStoreHead, prometheus.GaugeValue, float64(st.Head))
 	ch <- prometheus.MustNewConstMetric(descStoreTrimmed, prometheus.GaugeValue, float64(st.Trimmed))
 	ch <- prometheus.MustNewConstMetric(descStoreDisk, prometheus.GaugeValue, float64(st.DiskBytes))
+	ch <- prometheus.MustNewConstMetric(descStoreRecent, prometheus.GaugeValue, float64(st.RecentBytes))
 }
 
 var (

@@ -25,6 +25,13 @@ func newRecent(limit int, next uint64) *recent {
 	return &recent{limit: limit, lo: next}
 }
 
+// size returns the bytes of the records held.
+func (r *recent) size() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return uint64(r.bytes)
+}
+
 // get returns the record at off, shared: read only.
 func (r *recent) get(off uint64) ([]byte, bool) {
 	if r.limit <= 0 {

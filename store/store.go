@@ -383,17 +383,20 @@ type Stats struct {
 	Head      uint64
 	Trimmed   uint64
 	DiskBytes uint64
-	Epoch     string
+	// RecentBytes is the memory holding the newest records.
+	RecentBytes uint64
+	Epoch       string
 }
 
 // Stats returns current figures. It does no I/O.
 func (s *Store) Stats() Stats {
 	return Stats{
-		Killmails: s.ix.Len(),
-		Head:      s.Head(),
-		Trimmed:   s.Trimmed(),
-		DiskBytes: s.db.Metrics().DiskSpaceUsage(),
-		Epoch:     s.epoch,
+		Killmails:   s.ix.Len(),
+		Head:        s.Head(),
+		Trimmed:     s.Trimmed(),
+		DiskBytes:   s.db.Metrics().DiskSpaceUsage(),
+		RecentBytes: s.recent.size(),
+		Epoch:       s.epoch,
 	}
 }
 
