@@ -125,7 +125,8 @@ type Hub struct {
 	ix      *matchIndex
 	nSubs   int
 	pos     atomic.Uint64
-	scratch []*subscriber // tail only
+	scratch []*subscriber  // tail only
+	deflate *frameDeflater // tail only
 
 	connMu sync.Mutex
 	conns  map[*outQueue]struct{}
@@ -148,12 +149,13 @@ func NewHub(st *store.Store, cfg HubConfig, reg prometheus.Registerer, log *slog
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Hub{
-		cfg:   cfg,
-		st:    st,
-		log:   log.With("component", "hub"),
-		ix:    newMatchIndex(),
-		conns: make(map[*outQueue]struct{}),
-		perIP: make(map[string]int),
+		cfg:     cfg,
+		st:      st,
+		log:     log.With("component", "hub"),
+		ix:      newMatchIndex(),
+		deflate: &frameDeflater{},
+		conns:   make(map[*outQueue]struct{}),
+		perIP:   make(map[string]int),
 		upgrader: websocket.Upgrader{
 			ReadBufferSize:    1024,
 			WriteBufferSize:   4096,
@@ -229,7 +231,7 @@ func (h *Hub) dispatch(e store.Entry) {
 	h.pos.Store(e.Offset)
 	h.mu.RUnlock()
 	if len(matched) > 0 {
-		ev := &liveEvent{entry: e, km: km, epoch: h.st.Epoch(), stamp: nowStamp(), count: h.st.CountSystem}
+		ev := &liveEvent{entry: e, km: km, epoch: h.st.Epoch(), stamp: nowStamp(), count: h.st.CountSystem, z: h.deflate}
 		value := km.TotalValue()
 		for i, s := range matched {
 			if s.minValue > 0 && (km.ZKB == nil || value < s.minValue) {

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/wanderer-industries/wanderer-kills-go/store"
 )
 
@@ -19,32 +17,50 @@ type liveEvent struct {
 	epoch string
 	stamp string
 	count func(system int64) uint64
+	// z compresses for permessage-deflate connections (the tail's).
+	z *frameDeflater
 
-	update   [2]*websocket.PreparedMessage
-	countMsg [2]*websocket.PreparedMessage
+	// update and countMsg are WebSocket frames by serializer, then
+	// uncompressed (0) or compressed (1).
+	update   [2][2][]byte
+	countMsg [2][2][]byte
 	sse      [2][]byte
-	updSize  [2]int
-	cntSize  [2]int
 }
 
-// wsUpdate is the killmail_update frame for a serializer, with its size.
-func (ev *liveEvent) wsUpdate(vsn int) (*websocket.PreparedMessage, int) {
-	if ev.update[vsn] == nil {
+// wsUpdate is the killmail_update frame for a serializer and
+// compression.
+func (ev *liveEvent) wsUpdate(vsn int, deflate bool) []byte {
+	z := b2i(deflate)
+	if ev.update[vsn][z] == nil {
 		payload := appendUpdatePayload(nil, ev.km.SystemID, []json.RawMessage{ev.entry.JSON}, ev.stamp, false, ev.entry.Offset)
-		frame := appendPhx(make([]byte, 0, len(payload)+64), vsn, nil, nil, lobbyTopic, "killmail_update", payload)
-		ev.update[vsn], ev.updSize[vsn] = prepare(frame), len(frame)
+		ev.update[vsn][z] = ev.frame(appendPhx(make([]byte, 0, len(payload)+64), vsn, nil, nil, lobbyTopic, "killmail_update", payload), deflate)
 	}
-	return ev.update[vsn], ev.updSize[vsn]
+	return ev.update[vsn][z]
 }
 
-// wsCount is the kill_count_update frame for a serializer, with its size.
-func (ev *liveEvent) wsCount(vsn int) (*websocket.PreparedMessage, int) {
-	if ev.countMsg[vsn] == nil {
+// wsCount is the kill_count_update frame for a serializer and
+// compression.
+func (ev *liveEvent) wsCount(vsn int, deflate bool) []byte {
+	z := b2i(deflate)
+	if ev.countMsg[vsn][z] == nil {
 		payload := appendCountPayload(nil, ev.km.SystemID, ev.count(ev.km.SystemID), ev.stamp)
-		frame := appendPhx(nil, vsn, nil, nil, lobbyTopic, "kill_count_update", payload)
-		ev.countMsg[vsn], ev.cntSize[vsn] = prepare(frame), len(frame)
+		ev.countMsg[vsn][z] = ev.frame(appendPhx(nil, vsn, nil, nil, lobbyTopic, "kill_count_update", payload), deflate)
 	}
-	return ev.countMsg[vsn], ev.cntSize[vsn]
+	return ev.countMsg[vsn][z]
+}
+
+func (ev *liveEvent) frame(msg []byte, deflate bool) []byte {
+	if deflate {
+		return ev.z.appendFrame(make([]byte, 0, len(msg)/2+16), msg)
+	}
+	return textFrame(msg)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // sseFrame is the SSE event of the killmail for a stream kind.
@@ -53,16 +69,6 @@ func (ev *liveEvent) sseFrame(kind sseKind) []byte {
 		ev.sse[kind] = appendSSEKillmail(nil, kind, ev.epoch, ev.entry.Offset, ev.entry.JSON)
 	}
 	return ev.sse[kind]
-}
-
-func prepare(frame []byte) *websocket.PreparedMessage {
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, frame)
-	if err != nil {
-		// Only a compression failure can fail here, and the plain frame
-		// is prepared before that: unreachable for text frames.
-		panic("server: prepare frame: " + err.Error())
-	}
-	return pm
 }
 
 // resumeID is the SSE id of an offset: "<epoch>-<offset>".

@@ -3,18 +3,19 @@ package server
 import (
 	"sync"
 	"sync/atomic"
-
-	"github.com/gorilla/websocket"
 )
 
-// outItem is one message queued for a connection: a frame shared by every
-// connection it was matched for (pm), bytes of this connection alone
-// (data), or a task the writer runs in order (catch-up, preload).
+// outItem is one message queued for a connection: wire bytes shared by
+// every connection it was matched for, or bytes of this connection alone,
+// or a task the writer runs in order (catch-up, preload). For a
+// WebSocket the bytes are whole frames; for SSE, whole events.
 type outItem struct {
-	pm   *websocket.PreparedMessage
-	data []byte
-	// offset is the write-log offset the message carries (0 for none).
-	// The writer skips killmails at or below the last offset it sent, so
+	wire []byte
+	// also follows wire and is sent even when wire is skipped (the
+	// kill_count_update after a killmail_update).
+	also []byte
+	// offset is the write-log offset wire carries (0 for none). The
+	// writer skips killmails at or below the last offset it sent, so
 	// catch-up and live never repeat one.
 	offset uint64
 	size   int

@@ -69,8 +69,8 @@ func (c *wsConn) reply(m phxMessage, status string, response any) {
 }
 
 func (c *wsConn) replyItem(m phxMessage, status string, response any) outItem {
-	frame := appendPhx(nil, c.vsn, m.joinRef, m.ref, m.topic, evReply, replyPayload(status, response))
-	return outItem{data: frame, size: len(frame)}
+	frame := textFrame(appendPhx(nil, c.vsn, m.joinRef, m.ref, m.topic, evReply, replyPayload(status, response)))
+	return outItem{wire: frame, size: len(frame)}
 }
 
 func (c *wsConn) replyReason(m phxMessage, reason string) {
@@ -193,8 +193,8 @@ func (c *wsConn) dropChannel(event string) {
 	ch := c.ch
 	c.ch = nil
 	c.hub.unregister(ch.sub)
-	frame := c.channelFrame(ch.joinRef, event, []byte("{}"))
-	c.q.push(outItem{data: frame, size: len(frame)})
+	frame := textFrame(c.channelFrame(ch.joinRef, event, []byte("{}")))
+	c.q.push(outItem{wire: frame, size: len(frame)})
 }
 
 func (c *wsConn) subscribeSystems(m phxMessage) {

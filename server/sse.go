@@ -38,8 +38,11 @@ const sseRetryMillis = 2000
 // sseStream is one open SSE response. Its handler goroutine is the
 // writer; the hub's tail reaches it only through q.
 type sseStream struct {
-	hub        *Hub
-	kind       sseKind
+	hub  *Hub
+	kind sseKind
+	// raw is the connection when the stream took it over (see
+	// sse_conn.go); nil: the stream writes through w.
+	raw        *sseConn
 	w          http.ResponseWriter
 	rc         *http.ResponseController
 	q          *outQueue
@@ -47,6 +50,7 @@ type sseStream struct {
 	epoch      string
 	lastOffset uint64
 	spare      []outItem
+	events     [][]byte
 	mode       string
 }
 
@@ -93,11 +97,19 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, kind sseKind) {
 		return
 	}
 	defer h.close(st.ip, transportSSE, st.q)
-	st.q.onOverflow = func() { _ = st.rc.SetWriteDeadline(time.Now().Add(closeGrace)) }
-	// A stream outlives http.Server's ReadTimeout, which would otherwise
-	// cancel the request when it fires.
-	_ = st.rc.SetReadDeadline(time.Time{})
-	st.writeHeader()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	st.setHeaders()
+	if raw, ok := hijackSSE(w, r, cancel); ok {
+		st.raw = raw
+		defer raw.end()
+	} else {
+		// A stream outlives http.Server's ReadTimeout, which would
+		// otherwise cancel the request when it fires.
+		_ = st.rc.SetReadDeadline(time.Time{})
+		w.WriteHeader(http.StatusOK)
+	}
+	st.q.onOverflow = st.jam
 	if err := st.open(f); err != nil {
 		return
 	}
@@ -108,13 +120,23 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, kind sseKind) {
 		st.q.close(closeGone)
 		h.unregister(sub)
 	}()
-	if err := st.begin(r.Context(), f, parseResume(r), pos); err != nil {
+	if err := st.begin(ctx, f, parseResume(r), pos); err != nil {
 		return
 	}
-	st.loop(r.Context())
+	st.loop(ctx)
 }
 
-func (st *sseStream) writeHeader() {
+// jam runs when the queue overflows: a write stuck on a client that does
+// not read gets closeGrace to finish, then fails.
+func (st *sseStream) jam() {
+	if st.raw != nil {
+		st.raw.jam(closeGrace)
+		return
+	}
+	_ = st.rc.SetWriteDeadline(time.Now().Add(closeGrace))
+}
+
+func (st *sseStream) setHeaders() {
 	hdr := st.w.Header()
 	if st.kind == sseStandard {
 		hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -123,7 +145,6 @@ func (st *sseStream) writeHeader() {
 		hdr.Set("X-Accel-Buffering", "no")
 	}
 	hdr.Set("Cache-Control", "no-cache")
-	st.w.WriteHeader(http.StatusOK)
 }
 
 // open writes the first chunk: the retry line, or the connected event.
@@ -218,30 +239,60 @@ func (st *sseStream) loop(ctx context.Context) {
 	}
 }
 
+// writeBatch sends the killmails of a drained batch together.
 func (st *sseStream) writeBatch(batch []outItem) (int, error) {
 	if len(batch) == 0 {
 		return 0, nil
 	}
-	_ = st.rc.SetWriteDeadline(time.Now().Add(st.hub.cfg.WriteTimeout))
-	n := 0
+	events, last := st.events[:0], st.lastOffset
 	for i := range batch {
 		it := &batch[i]
 		if st.q.abandoned() {
-			return n, errAbandoned
+			st.events = dropEvents(events)
+			return 0, errAbandoned
 		}
-		if it.offset != 0 && it.offset <= st.lastOffset {
+		if it.offset != 0 && it.offset <= last {
 			continue
 		}
-		if _, err := st.w.Write(it.data); err != nil {
-			return n, err
-		}
-		if it.offset != 0 {
-			st.lastOffset = it.offset
-		}
-		n++
+		events = append(events, it.wire)
+		last = max(last, it.offset)
 	}
+	n := len(events)
+	err := st.write(events)
+	st.events = dropEvents(events)
+	if err != nil {
+		return 0, err
+	}
+	st.lastOffset = last
 	st.hub.met.sentSSE.Add(float64(n))
-	return n, st.rc.Flush()
+	return n, nil
+}
+
+// dropEvents forgets the events of a sent batch and keeps a small array
+// for the next one.
+func dropEvents(events [][]byte) [][]byte {
+	clear(events)
+	if cap(events) > 64 {
+		return nil
+	}
+	return events[:0]
+}
+
+// write sends whole events and flushes them.
+func (st *sseStream) write(events [][]byte) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if st.raw != nil {
+		return st.raw.write(events, st.hub.cfg.WriteTimeout)
+	}
+	_ = st.rc.SetWriteDeadline(time.Now().Add(st.hub.cfg.WriteTimeout))
+	for _, b := range events {
+		if _, err := st.w.Write(b); err != nil {
+			return err
+		}
+	}
+	return st.rc.Flush()
 }
 
 func (st *sseStream) keepAlive() error {
@@ -251,14 +302,13 @@ func (st *sseStream) keepAlive() error {
 	return st.send(appendSSEEvent(nil, "heartbeat", map[string]string{"timestamp": nowStamp(), "mode": st.mode}))
 }
 
-// send writes and flushes one chunk of this stream.
+// send writes and flushes one event of this stream.
 func (st *sseStream) send(b []byte) error {
-	_ = st.rc.SetWriteDeadline(time.Now().Add(st.hub.cfg.WriteTimeout))
-	if _, err := st.w.Write(b); err != nil {
+	if err := st.write([][]byte{b}); err != nil {
 		return err
 	}
 	st.hub.met.sentSSE.Inc()
-	return st.rc.Flush()
+	return nil
 }
 
 func (st *sseStream) sendError(typ, msg string) error {
@@ -271,7 +321,7 @@ func (st *sseStream) finish(kind closeKind) {
 	switch kind {
 	case closeSlow:
 		st.slow()
-		_ = st.rc.SetWriteDeadline(time.Now().Add(closeGrace))
+		st.jam()
 		_ = st.sendError("slow_consumer", "slow consumer: resume with Last-Event-ID "+resumeID(st.epoch, st.lastOffset))
 	case closeShutdown:
 		_ = st.sendError("server_shutdown", "server shutting down; reconnect with Last-Event-ID "+resumeID(st.epoch, st.lastOffset))
@@ -294,7 +344,7 @@ func (st *sseStream) slow() {
 // deliver implements sink: the shared SSE event of the killmail.
 func (st *sseStream) deliver(ev *liveEvent, _ bool) {
 	b := ev.sseFrame(st.kind)
-	st.q.push(outItem{data: b, size: len(b), offset: ev.entry.Offset})
+	st.q.push(outItem{wire: b, size: len(b), offset: ev.entry.Offset})
 }
 
 // errStreamEnded: the client left during a preload.

@@ -22,10 +22,16 @@ const closeGrace = time.Second
 
 // wsConn is one WebSocket connection speaking the Phoenix channel
 // protocol. It has two goroutines: readLoop (owns ch) and writeLoop (owns
-// lastOffset and spare). The hub's tail reaches it only through q.
+// lastOffset, spare and bufs). The hub's tail reaches it only through q.
 type wsConn struct {
-	hub         *Hub
-	ws          *websocket.Conn
+	hub *Hub
+	ws  *websocket.Conn
+	// nc is the connection under ws; the writer sends queued frames
+	// straight to it (see ws_frame.go).
+	nc *wsNetConn
+	// deflate: permessage-deflate was agreed, so live frames go out
+	// compressed.
+	deflate     bool
 	vsn         int
 	ip          string
 	userID      string
@@ -34,8 +40,9 @@ type wsConn struct {
 
 	ch *lobbyChannel // reader-owned
 
-	lastOffset uint64    // writer-owned
-	spare      []outItem // writer-owned
+	lastOffset uint64      // writer-owned
+	spare      []outItem   // writer-owned
+	bufs       net.Buffers // writer-owned
 
 	closing    atomic.Bool
 	readerDone chan struct{}
@@ -54,13 +61,14 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		refuse(w, err)
 		return
 	}
-	ws, err := h.upgrader.Upgrade(w, r, nil)
+	tap := &hijackTap{ResponseWriter: w}
+	ws, err := h.upgrader.Upgrade(tap, r, nil)
 	if err != nil {
 		// The upgrader has answered the request.
 		h.close(c.ip, transportWS, c.q)
 		return
 	}
-	c.ws = ws
+	c.ws, c.nc, c.deflate = ws, tap.conn, tap.conn.deflate
 	c.userID = userID(r)
 	c.connectedAt = nowStamp()
 	c.q.onOverflow = c.kick
@@ -170,42 +178,71 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
+// writeBatch sends a drained batch: the frames between tasks go out
+// together, with one write.
 func (c *wsConn) writeBatch(batch []outItem) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
-	sent := 0
+	bufs, last, frames := c.bufs[:0], c.lastOffset, 0
 	for i := range batch {
 		it := &batch[i]
 		if c.q.abandoned() {
+			c.bufs = dropBufs(bufs)
 			return errAbandoned
 		}
 		if it.task != nil {
+			if err := c.flush(bufs, last, frames); err != nil {
+				return err
+			}
+			bufs, frames = c.bufs, 0
 			if err := it.task(); err != nil {
 				return err
 			}
+			last = c.lastOffset
 			continue
 		}
-		if it.offset != 0 && it.offset <= c.lastOffset {
-			continue
+		if it.offset == 0 || it.offset > last {
+			bufs = append(bufs, it.wire)
+			last = max(last, it.offset)
+			frames++
 		}
-		var err error
-		if it.pm != nil {
-			err = c.ws.WritePreparedMessage(it.pm)
-		} else {
-			err = c.ws.WriteMessage(websocket.TextMessage, it.data)
+		if len(it.also) > 0 {
+			bufs = append(bufs, it.also)
+			frames++
 		}
+	}
+	return c.flush(bufs, last, frames)
+}
+
+// flush writes bufs (frames) in one go; then the client has everything
+// through offset last.
+func (c *wsConn) flush(bufs net.Buffers, last uint64, frames int) error {
+	if len(bufs) > 0 {
+		if c.q.abandoned() {
+			c.bufs = dropBufs(bufs)
+			return errAbandoned
+		}
+		pending := bufs
+		err := c.nc.writeRaw(&pending, c.hub.cfg.WriteTimeout)
+		c.bufs = dropBufs(bufs)
 		if err != nil {
 			return err
 		}
-		if it.offset != 0 {
-			c.lastOffset = it.offset
-		}
-		sent++
+		c.hub.met.sentWS.Add(float64(frames))
 	}
-	c.hub.met.sentWS.Add(float64(sent))
+	c.lastOffset = last
 	return nil
+}
+
+// dropBufs forgets the frames of a sent batch and keeps a small array
+// for the next one.
+func dropBufs(bufs net.Buffers) net.Buffers {
+	clear(bufs)
+	if cap(bufs) > 64 {
+		return nil
+	}
+	return bufs[:0]
 }
 
 // errAbandoned stops a writer whose queue was dropped.
@@ -267,7 +304,7 @@ func (c *wsConn) finish(kind closeKind) {
 // kick runs when the queue overflows: a writer blocked on a client that
 // does not read gets closeGrace to finish, then fails.
 func (c *wsConn) kick() {
-	_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(closeGrace))
+	c.nc.jam(closeGrace)
 }
 
 // exit runs as each goroutine ends; the second one releases the
@@ -278,15 +315,14 @@ func (c *wsConn) exit() {
 	}
 }
 
-// deliver implements sink: the shared killmail_update frame, and the
-// kill_count_update of the system when the channel asked for it.
+// deliver implements sink: the shared killmail_update frame, followed by
+// the kill_count_update of the system when the channel asked for it, in
+// one queue item.
 func (c *wsConn) deliver(ev *liveEvent, viaSystem bool) {
-	pm, n := ev.wsUpdate(c.vsn)
-	if c.q.push(outItem{pm: pm, size: n, offset: ev.entry.Offset}) {
-		return
-	}
+	it := outItem{wire: ev.wsUpdate(c.vsn, c.deflate), offset: ev.entry.Offset}
 	if viaSystem {
-		pm, n := ev.wsCount(c.vsn)
-		c.q.push(outItem{pm: pm, size: n})
+		it.also = ev.wsCount(c.vsn, c.deflate)
 	}
+	it.size = len(it.wire) + len(it.also)
+	c.q.push(it)
 }
