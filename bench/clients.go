@@ -9,13 +9,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // The client load: WebSocket and SSE clients that join a system over
@@ -56,13 +55,26 @@ type loadReply struct {
 	Deliveries uint64     `json:"deliveries"`
 	Hist       *Histogram `json:"hist,omitempty"`
 	Err        string     `json:"err,omitempty"`
+	// CPUSeconds is the CPU time the client load has used so far.
+	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
 // ServeClientLoad runs the client load for a parent bench: it reads
 // requests from r and answers each on w until "close" or the end of r,
 // then closes its clients. `wanderer-kills bench --client-load` calls it.
+//
+// When the environment variable WK_BENCH_CLIENT_CPUPROFILE names a file,
+// the client load writes its own CPU profile there (the parent's
+// --cpuprofile covers only the server side).
 func ServeClientLoad(ctx context.Context, r io.Reader, w io.Writer) error {
 	RaiseFileLimit(1 << 20)
+	if path := os.Getenv(clientProfileEnv); path != "" {
+		stop, err := startProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	l := &clientLoad{}
 	defer l.closeAll()
 	dec := json.NewDecoder(bufio.NewReader(r))
@@ -87,10 +99,30 @@ func ServeClientLoad(ctx context.Context, r io.Reader, w io.Writer) error {
 		default:
 			rep.Err = "unknown op " + strconv.Quote(req.Op)
 		}
+		rep.CPUSeconds = cpuTime().Seconds()
 		if err := enc.Encode(rep); err != nil {
 			return fmt.Errorf("bench: client load: %w", err)
 		}
 	}
+}
+
+// clientProfileEnv names the client load's CPU profile file.
+const clientProfileEnv = "WK_BENCH_CLIENT_CPUPROFILE"
+
+// startProfile profiles this process into path until stop.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: client profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("bench: client profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 // clientLoad is the open clients of one process.
@@ -99,16 +131,30 @@ type clientLoad struct {
 	clients []*loadClient
 	// arrived counts killmail deliveries since the last collect.
 	arrived atomic.Uint64
+	// poll reads the WebSocket clients (nil until the first, or where
+	// there is no epoll).
+	poll     *pollSet
+	pollOnce sync.Once
+}
+
+// pollSet returns the load's pollSet, started on first use; nil where
+// there is none.
+func (l *clientLoad) pollSet() *pollSet {
+	l.pollOnce.Do(func() {
+		if p, err := newPollSet(); err == nil {
+			l.poll = p
+		}
+	})
+	return l.poll
 }
 
 // loadClient is one connection and what it read.
 type loadClient struct {
-	mu     sync.Mutex
-	recvs  []arrival
-	close  func()
-	done   chan struct{}
-	load   *clientLoad
-	header [256]byte
+	mu    sync.Mutex
+	recvs []arrival
+	close func()
+	done  chan struct{}
+	load  *clientLoad
 }
 
 // arrival is a killmail id and when its frame was read (unix ns).
@@ -226,132 +272,6 @@ func firstID(b []byte) (int64, bool) {
 	return n, err == nil
 }
 
-// dialWS opens a Phoenix V2 socket, joins the lobby with systems and
-// waits for the join reply, then reads in its own goroutine.
-func (c *loadClient) dialWS(ctx context.Context, addr string, i int, systems []int64) error {
-	d := websocket.Dialer{NetDialContext: loopbackDialer(i).DialContext, HandshakeTimeout: 30 * time.Second,
-		ReadBufferSize: 4096, WriteBufferSize: 1024}
-	conn, res, err := d.DialContext(ctx, "ws://"+addr+"/socket/websocket?vsn=2.0.0", nil)
-	if err != nil {
-		return fmt.Errorf("bench: websocket dial: %w", err)
-	}
-	_ = res.Body.Close()
-	join := []any{"1", "1", "killmails:lobby", "phx_join", map[string]any{"systems": systems, "preload": false}}
-	if err := conn.WriteJSON(join); err != nil {
-		_ = conn.Close()
-		return fmt.Errorf("bench: websocket join: %w", err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	for {
-		_, msg, err := conn.ReadMessage()
-		if err != nil {
-			_ = conn.Close()
-			return fmt.Errorf("bench: websocket join reply: %w", err)
-		}
-		if bytes.Contains(msg, replyEvent) {
-			if !bytes.Contains(msg, okStatus) {
-				_ = conn.Close()
-				return fmt.Errorf("bench: websocket join refused: %.200s", msg)
-			}
-			break
-		}
-	}
-	_ = conn.SetReadDeadline(time.Time{})
-	c.close = func() { _ = conn.Close() }
-	go c.readWS(conn)
-	return nil
-}
-
-func (c *loadClient) readWS(conn *websocket.Conn) {
-	defer close(c.done)
-	for {
-		_, rd, err := conn.NextReader()
-		if err != nil {
-			return
-		}
-		n, _ := io.ReadFull(rd, c.header[:])
-		if _, err := io.Copy(io.Discard, rd); err != nil {
-			return
-		}
-		head := c.header[:n]
-		if bytes.Contains(head[:min(n, 96)], updateEvent) {
-			if id, ok := firstID(head); ok {
-				c.record(id)
-			}
-		}
-	}
-}
-
-// dialSSE opens the standard stream for systems and waits for its first
-// line, then reads in its own goroutine.
-func (c *loadClient) dialSSE(ctx context.Context, addr string, i int, systems []int64) error {
-	tr := &http.Transport{DialContext: loopbackDialer(i).DialContext, DisableCompression: true,
-		ResponseHeaderTimeout: 30 * time.Second}
-	ids := make([]byte, 0, 32)
-	for k, s := range systems {
-		if k > 0 {
-			ids = append(ids, ',')
-		}
-		ids = strconv.AppendInt(ids, s, 10)
-	}
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	req, err := http.NewRequestWithContext(sctx, http.MethodGet, "http://"+addr+"/api/v1/kills/stream?system_ids="+string(ids), nil)
-	if err != nil {
-		cancel()
-		return err
-	}
-	res, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		cancel()
-		return fmt.Errorf("bench: sse: %w", err)
-	}
-	if res.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(res.Body, 200))
-		_ = res.Body.Close()
-		cancel()
-		return fmt.Errorf("bench: sse: status %d: %s", res.StatusCode, body)
-	}
-	rd := bufio.NewReaderSize(res.Body, 4096)
-	if _, err := rd.ReadSlice('\n'); err != nil {
-		_ = res.Body.Close()
-		cancel()
-		return fmt.Errorf("bench: sse: first line: %w", err)
-	}
-	c.close = func() {
-		cancel()
-		_ = res.Body.Close()
-		tr.CloseIdleConnections()
-	}
-	go c.readSSE(rd)
-	return nil
-}
-
-// readSSE notes each data line's killmail when the line has been read
-// whole.
-func (c *loadClient) readSSE(rd *bufio.Reader) {
-	defer close(c.done)
-	lineStart := true
-	var pending int64
-	for {
-		line, err := rd.ReadSlice('\n')
-		if lineStart && bytes.HasPrefix(line, dataPrefix) {
-			pending, _ = firstID(line)
-		}
-		switch {
-		case err == nil:
-			if pending > 0 {
-				c.record(pending)
-				pending = 0
-			}
-			lineStart = true
-		case errors.Is(err, bufio.ErrBufferFull):
-			lineStart = false
-		default:
-			return
-		}
-	}
-}
-
 // collect waits for the expected deliveries (or WaitMs), then turns the
 // arrivals of every client into latencies from the commits.
 func (l *clientLoad) collect(ctx context.Context, req loadRequest) loadReply {
@@ -386,5 +306,9 @@ func (l *clientLoad) closeAll() {
 	}
 	for _, c := range clients {
 		<-c.done
+	}
+	if l.poll != nil {
+		l.poll.close()
+		l.poll, l.pollOnce = nil, sync.Once{}
 	}
 }

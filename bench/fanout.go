@@ -199,6 +199,7 @@ func (r *runner) fanoutSteps(ctx context.Context, srv *liveServer, load *loadDri
 		}
 		step := FanoutStep{Clients: rep.Clients, ConnectSeconds: time.Since(t0).Seconds()}
 		step.BytesPerClient = float64(heapBytes()-base) / float64(rep.Clients)
+		cpu0 := cpuTime()
 		commits, err := publish(ctx, srv.st, gen, r.o.PublishRate, r.o.PublishFor)
 		if err != nil {
 			return nil, err
@@ -211,12 +212,18 @@ func (r *runner) fanoutSteps(ctx context.Context, srv *liveServer, load *loadDri
 		}
 		h := got.Hist
 		step.Deliveries = got.Deliveries
+		if got.Deliveries > 0 {
+			// The collect's wait for the expected deliveries is idle time;
+			// the client load's CPU counts from the connect's reply.
+			step.ServerCPUus = float64((cpuTime() - cpu0).Microseconds()) / float64(got.Deliveries)
+			step.ClientCPUus = (got.CPUSeconds - rep.CPUSeconds) * 1e6 / float64(got.Deliveries)
+		}
 		step.DeliveredRatio = float64(got.Deliveries) / float64(max(expect, 1))
 		step.P50ms, step.P90ms, step.P99ms = ms(h.Quantile(0.50)), ms(h.Quantile(0.90)), ms(h.Quantile(0.99))
 		step.Maxms = ms(h.Max())
 		res.Steps = append(res.Steps, step)
-		r.logf("%s: %d clients: p50 %.1f ms, p99 %.1f ms, delivered %.4f, %.0f B/client", transport,
-			step.Clients, step.P50ms, step.P99ms, step.DeliveredRatio, step.BytesPerClient)
+		r.logf("%s: %d clients: p50 %.1f ms, p99 %.1f ms, delivered %.4f, %.0f B/client, CPU µs/delivery server %.2f client %.2f",
+			transport, step.Clients, step.P50ms, step.P99ms, step.DeliveredRatio, step.BytesPerClient, step.ServerCPUus, step.ClientCPUus)
 	}
 	last := res.Steps[len(res.Steps)-1]
 	res.Clients, res.DeliveryP50ms, res.DeliveryP99ms, res.DeliveryMaxms = last.Clients, last.P50ms, last.P99ms, last.Maxms

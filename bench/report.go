@@ -192,6 +192,11 @@ type FanoutStep struct {
 	Maxms          float64 `json:"delivery_max_ms"`
 	BytesPerClient float64 `json:"bytes_per_client"`
 	ConnectSeconds float64 `json:"connect_seconds"`
+	// ServerCPUus and ClientCPUus are the CPU time (user and system) of
+	// the server process and of the client load from the first publish to
+	// the last delivery, per delivery, in µs.
+	ServerCPUus float64 `json:"server_cpu_us_per_delivery,omitempty"`
+	ClientCPUus float64 `json:"client_cpu_us_per_delivery,omitempty"`
 }
 
 // RestartResult is the restart scenario: reopening the ingest store until
