@@ -101,6 +101,8 @@ func (fs *flagSet) parse(args []string) error {
 type storeFlags struct {
 	dataDir       string
 	retentionDays int
+	cacheMB       int
+	recentMB      int
 	logLevel      string
 	logFormat     string
 }
@@ -108,6 +110,8 @@ type storeFlags struct {
 func (f *storeFlags) register(fs *flagSet) {
 	fs.str(&f.dataDir, "data-dir", "WK_DATA_DIR", "./var", "Pebble store directory")
 	fs.integer(&f.retentionDays, "retention", "KILLMAIL_RETENTION_DAYS", 0, "days of killmails to keep by kill time; 0 keeps all")
+	fs.integer(&f.cacheMB, "cache-mb", "WK_CACHE_MB", 64, "MiB of Pebble's block cache")
+	fs.integer(&f.recentMB, "recent-mb", "WK_RECENT_MB", 128, "MiB of memory holding the newest records (live tail, resumes, recent queries); 0 for none")
 	fs.str(&f.logLevel, "log-level", "WK_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.str(&f.logFormat, "log-format", "WK_LOG_FORMAT", "text", "log format: text or json")
 }
@@ -118,6 +122,12 @@ func (f *storeFlags) validate() error {
 	}
 	if f.retentionDays < 0 {
 		return fmt.Errorf("--retention must be >= 0, got %d", f.retentionDays)
+	}
+	if f.cacheMB < 1 {
+		return fmt.Errorf("--cache-mb must be >= 1, got %d", f.cacheMB)
+	}
+	if f.recentMB < 0 {
+		return fmt.Errorf("--recent-mb must be >= 0, got %d", f.recentMB)
 	}
 	return nil
 }

@@ -186,7 +186,7 @@ func TestServeHelpListsEnvironment(t *testing.T) {
 	require.ErrorIs(t, err, flag.ErrHelp)
 	for _, env := range []string{"PORT", "WK_DATA_DIR", "WK_SOURCE", "WK_R2Z2_URL", "WK_R2Z2_START", "WK_REDISQ_URL",
 		"WK_REDISQ_QUEUE", "WK_ZKB_URL", "WK_ESI_URL", "WK_USER_AGENT", "KILLMAIL_RETENTION_DAYS", "WK_LOG_LEVEL",
-		"WK_LOG_FORMAT", "WK_API_KEY", "WK_MAX_CONN_PER_IP"} {
+		"WK_LOG_FORMAT", "WK_API_KEY", "WK_MAX_CONN_PER_IP", "WK_CACHE_MB", "WK_RECENT_MB"} {
 		assert.Contains(t, out.String(), "["+env+"]")
 	}
 }
@@ -201,6 +201,8 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 		"source":     {args: []string{"--source", "websocket"}, want: "--source"},
 		"env number": {env: map[string]string{"PORT": "abc"}, want: "PORT"},
 		"log level":  {args: []string{"--log-level", "loud"}, want: "--log-level"},
+		"cache":      {args: []string{"--cache-mb", "0"}, want: "--cache-mb"},
+		"recent":     {env: map[string]string{"WK_RECENT_MB": "-5"}, want: "--recent-mb"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

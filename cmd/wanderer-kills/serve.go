@@ -134,10 +134,16 @@ func (f storeFlags) withStore(ctx context.Context, stderr io.Writer, fn func(*st
 // openStore opens the store of the data directory, explaining the usual
 // reason it cannot be opened.
 func openStore(ctx context.Context, f storeFlags, log *slog.Logger) (*store.Store, error) {
+	recent := f.recentMB << 20
+	if recent == 0 {
+		recent = -1 // none
+	}
 	st, err := store.Open(ctx, store.Config{
-		Dir:       f.dataDir,
-		Retention: time.Duration(f.retentionDays) * 24 * time.Hour,
-		Logger:    log,
+		Dir:         f.dataDir,
+		Retention:   time.Duration(f.retentionDays) * 24 * time.Hour,
+		CacheBytes:  int64(f.cacheMB) << 20,
+		RecentBytes: recent,
+		Logger:      log,
 	})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("the store in %s is held by another process (a running serve or backfill?): stop it or use another --data-dir: %w", f.dataDir, err)
