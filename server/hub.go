@@ -280,6 +280,7 @@ func (h *Hub) unregister(s *subscriber) {
 		return
 	}
 	h.ix.remove(s, s.systems, s.chars)
+	h.ix.release(s)
 	s.removed = true
 	h.nSubs--
 }

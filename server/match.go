@@ -100,15 +100,15 @@ func (fs *filterSet) match(km *store.Killmail) bool {
 }
 
 // subscriber is one live consumer registered with the hub. The hub's
-// index holds it under each id it asks for; mark is the tail's
-// once-per-killmail stamp (tail goroutine only).
+// index holds it under each id it asks for; slot is its place in the
+// index's once-per-killmail marks (guarded by the hub's mu).
 type subscriber struct {
 	sink     sink
 	minValue float64
 	// wildcard subscribers receive every killmail (SSE and Subscribe with
 	// no ids).
 	wildcard bool
-	mark     uint64
+	slot     int32
 	// systems and chars are the ids it is indexed under; removed is set
 	// once it left. Both guarded by the hub's mu.
 	systems, chars []int64
@@ -129,7 +129,10 @@ const smallSet = 32
 // position map once it grows, so removal stays O(1) for popular ids.
 type subSet struct {
 	list []*subscriber
-	pos  map[*subscriber]int
+	// slots holds each member's slot (see matchIndex.marks), in list's
+	// order, so matching reads no subscriber.
+	slots []int32
+	pos   map[*subscriber]int
 }
 
 func (ss *subSet) add(s *subscriber) bool {
@@ -137,6 +140,7 @@ func (ss *subSet) add(s *subscriber) bool {
 		return false
 	}
 	ss.list = append(ss.list, s)
+	ss.slots = append(ss.slots, s.slot)
 	if ss.pos != nil {
 		ss.pos[s] = len(ss.list) - 1
 	} else if len(ss.list) > smallSet {
@@ -167,6 +171,8 @@ func (ss *subSet) remove(s *subscriber) bool {
 	ss.list[i] = ss.list[last]
 	ss.list[last] = nil
 	ss.list = ss.list[:last]
+	ss.slots[i] = ss.slots[last]
+	ss.slots = ss.slots[:last]
 	if ss.pos != nil {
 		delete(ss.pos, s)
 		if i < last {
@@ -186,10 +192,38 @@ type matchIndex struct {
 	byChar   map[int64]*subSet
 	wild     subSet
 	seq      uint64
+	// marks[slot] is the seq of the last killmail that matched the
+	// subscriber in slot: each is matched once per killmail, and the
+	// marks sit together in a few cache lines instead of one per
+	// subscriber. Slot 0 is unused; free holds released slots.
+	marks []uint64
+	free  []int32
 }
 
 func newMatchIndex() *matchIndex {
-	return &matchIndex{bySystem: make(map[int64]*subSet), byChar: make(map[int64]*subSet)}
+	return &matchIndex{bySystem: make(map[int64]*subSet), byChar: make(map[int64]*subSet), marks: make([]uint64, 1)}
+}
+
+// enter gives s a slot, once.
+func (ix *matchIndex) enter(s *subscriber) {
+	if s.slot != 0 {
+		return
+	}
+	if n := len(ix.free); n > 0 {
+		s.slot, ix.free = ix.free[n-1], ix.free[:n-1]
+		ix.marks[s.slot] = 0
+		return
+	}
+	s.slot = int32(len(ix.marks))
+	ix.marks = append(ix.marks, 0)
+}
+
+// release frees the slot of s, which must be out of every set.
+func (ix *matchIndex) release(s *subscriber) {
+	if s.slot != 0 {
+		ix.free = append(ix.free, s.slot)
+		s.slot = 0
+	}
 }
 
 func addIDs(m map[int64]*subSet, s *subscriber, ids []int64) {
@@ -213,6 +247,7 @@ func removeIDs(m map[int64]*subSet, s *subscriber, ids []int64) {
 
 // add indexes s under the ids (and as a wildcard when it asks for that).
 func (ix *matchIndex) add(s *subscriber, systems, chars []int64) {
+	ix.enter(s)
 	addIDs(ix.bySystem, s, systems)
 	addIDs(ix.byChar, s, chars)
 	if s.wildcard {
@@ -236,8 +271,8 @@ func (ix *matchIndex) match(km *store.Killmail, out []*subscriber) (matched []*s
 	ix.seq++
 	seq := ix.seq
 	if ss := ix.bySystem[km.SystemID]; ss != nil {
-		for _, s := range ss.list {
-			s.mark = seq
+		for _, sl := range ss.slots {
+			ix.marks[sl] = seq
 		}
 		out = append(out, ss.list...)
 	}
@@ -248,27 +283,25 @@ func (ix *matchIndex) match(km *store.Killmail, out []*subscriber) (matched []*s
 			out = ix.matchChar(km.Attackers[i].CharacterID, seq, out)
 		}
 	}
-	for _, s := range ix.wild.list {
-		if s.mark != seq {
-			s.mark = seq
-			out = append(out, s)
-		}
-	}
-	return out, nSys
+	return ix.matchSet(&ix.wild, seq, out), nSys
 }
 
 func (ix *matchIndex) matchChar(id int64, seq uint64, out []*subscriber) []*subscriber {
 	if id <= 0 {
 		return out
 	}
-	ss := ix.byChar[id]
-	if ss == nil {
-		return out
+	if ss := ix.byChar[id]; ss != nil {
+		return ix.matchSet(ss, seq, out)
 	}
-	for _, s := range ss.list {
-		if s.mark != seq {
-			s.mark = seq
-			out = append(out, s)
+	return out
+}
+
+// matchSet appends the members of ss not yet matched by this killmail.
+func (ix *matchIndex) matchSet(ss *subSet, seq uint64, out []*subscriber) []*subscriber {
+	for i, sl := range ss.slots {
+		if ix.marks[sl] != seq {
+			ix.marks[sl] = seq
+			out = append(out, ss.list[i])
 		}
 	}
 	return out
