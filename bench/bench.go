@@ -60,11 +60,17 @@ type Options struct {
 	// (the last is the headline): 500,1000,2000 / 1000,2500,5000,10000
 	// and 250,500,1000 / 1000,2500,5000.
 	WSClients, SSEClients []int
-	// PublishRate and PublishFor: killmails committed per second, each to
-	// every client, and for how long at each client count: 20/s for 3s /
-	// 10s.
+	// PublishRate and PublishFor: killmails committed per second and for
+	// how long at each client count: 20/s for 3s / 10s.
 	PublishRate int
 	PublishFor  time.Duration
+	// FanoutModel is the fan-out's subscription model (FanoutModels):
+	// "map" (the default) or "broadcast", where every killmail goes to
+	// every client.
+	FanoutModel string
+	// SystemsPerClient is how many systems each client follows in the map
+	// model, 1 to 100: 50.
+	SystemsPerClient int
 	// ClientCommand starts the client load as a child process (its
 	// standard input and output speak to ServeClientLoad). Empty runs the
 	// clients in this process, where they share its file limit and count
@@ -102,6 +108,10 @@ func (o *Options) defaults() {
 	setDefault(&o.MatchFor, time.Duration(pick(1, 3))*time.Second)
 	setDefault(&o.PublishRate, 20)
 	setDefault(&o.PublishFor, time.Duration(pick(3, 10))*time.Second)
+	setDefault(&o.SystemsPerClient, 50)
+	if o.FanoutModel == "" {
+		o.FanoutModel = FanoutModelMap
+	}
 	setDefault(&o.PushRate, pick(200, 500))
 	setDefault(&o.PushFor, time.Duration(pick(3, 10))*time.Second)
 	setDefault(&o.PushClients, pick(100, 500))
@@ -184,6 +194,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	o.defaults()
 	want, err := selected(o.Scenarios, o.Binary != "")
 	if err != nil {
+		return nil, err
+	}
+	if err := validSubscription(o.FanoutModel, o.SystemsPerClient); err != nil {
 		return nil, err
 	}
 	tpl, err := Templates()
@@ -286,11 +299,16 @@ func (r *runner) fanout(ctx context.Context, transport string, steps []int) (*Fa
 	} else {
 		name = "SSE (/api/v1/kills/stream?system_ids=…)"
 	}
-	res.How = fmt.Sprintf("the real server in-process on 127.0.0.1 with its own store; %s clients over loopback "+
-		"(%s), each following the published system and one other; %d killmails/s committed one per synced "+
-		"store.Append for %s at each client count, every one to every client; latency from Append's return "+
-		"to the client having read the frame; bytes_per_client = server heap + stacks after GC per idle "+
-		"subscribed client", name, r.loadWhere(), r.o.PublishRate, r.o.PublishFor)
+	follow := "each following one system, where every killmail is published, and one other: every killmail goes to every client"
+	if r.o.FanoutModel == FanoutModelMap {
+		follow = fmt.Sprintf("each following %d distinct systems drawn by the popularity the generated kills have "+
+			"(busy systems have many followers): a killmail goes to the clients following its system", r.o.SystemsPerClient)
+	}
+	res.How = fmt.Sprintf("model %s: the real server in-process on 127.0.0.1 with its own store; %s clients over loopback "+
+		"(%s), %s; %d generated killmails/s committed one per synced store.Append for %s at each client count; "+
+		"delivered_ratio = killmail frames read / (for each killmail, the clients following its system); latency "+
+		"from Append's return to the client having read the frame; bytes_per_client = server heap + stacks after GC "+
+		"per idle subscribed client", res.Model, name, r.loadWhere(), follow, r.o.PublishRate, r.o.PublishFor)
 	res.Verdict = verdict(checks...)
 	return res, nil
 }

@@ -39,8 +39,8 @@ var reportKeys = map[string][]string{
 	"ingest":     {"killmails", "killmails_per_sec", "commit_p99_ms"},
 	"query":      {"stored", "system_window_p99_us", "intersection_p99_us"},
 	"match":      {"system_subs", "character_subs", "ns_per_killmail"},
-	"fanout_ws":  {"clients", "killmails_per_sec", "delivery_p50_ms", "delivery_p99_ms", "bytes_per_client"},
-	"fanout_sse": {"clients", "killmails_per_sec", "delivery_p50_ms", "delivery_p99_ms"},
+	"fanout_ws":  {"clients", "killmails_per_sec", "delivery_p50_ms", "delivery_p99_ms", "bytes_per_client", "model", "deliveries_per_sec", "mean_client_reach"},
+	"fanout_sse": {"clients", "killmails_per_sec", "delivery_p50_ms", "delivery_p99_ms", "model", "deliveries_per_sec", "mean_client_reach"},
 	"restart":    {"stored", "open_ms", "open_ms_per_million"},
 }
 
@@ -89,7 +89,8 @@ func TestRunTiny(t *testing.T) {
 	for _, fo := range []*FanoutResult{s.FanoutWS, s.FanoutSSE} {
 		require.Len(t, fo.Steps, 2)
 		assert.Equal(t, fo.Steps[1].Clients, fo.Clients)
-		assert.Equal(t, 1.0, fo.DeliveredRatio, "every killmail reached every client")
+		assert.Equal(t, 1.0, fo.DeliveredRatio, "every killmail reached every client following its system")
+		assert.Equal(t, "map, 50 systems per client, popularity-weighted", fo.Model, "the default model")
 		assert.Positive(t, fo.DeliveryP99ms)
 		assert.GreaterOrEqual(t, fo.DeliveryP99ms, fo.DeliveryP50ms)
 	}

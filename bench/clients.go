@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// The client load: WebSocket and SSE clients that join a system over
+// The client load: WebSocket and SSE clients that join systems over
 // loopback, read what the server sends and note when each killmail
 // arrives. It runs in a child process (ServeClientLoad on the child's
 // standard input and output) so that its sockets, goroutines and memory
@@ -39,8 +39,8 @@ type loadRequest struct {
 	Addr      string `json:"addr,omitempty"`
 	Transport string `json:"transport,omitempty"`
 	Clients   int    `json:"clients,omitempty"`
-	// System is the system every client joins.
-	System int64 `json:"system,omitempty"`
+	// Sub says which systems each client follows (connect).
+	Sub subscription `json:"sub"`
 	// Commits maps each published killmail id to its commit time (unix
 	// ns); Expect is how many deliveries to wait for, at most WaitMs.
 	Commits map[int64]int64 `json:"commits,omitempty"`
@@ -50,8 +50,11 @@ type loadRequest struct {
 
 // loadReply answers a loadRequest.
 type loadReply struct {
-	Clients    int        `json:"clients"`
-	Failed     int        `json:"failed"`
+	Clients int `json:"clients"`
+	Failed  int `json:"failed"`
+	// Joined lists the indexes (see subscription.systems) of the clients
+	// a connect opened.
+	Joined     []int      `json:"joined,omitempty"`
 	Deliveries uint64     `json:"deliveries"`
 	Hist       *Histogram `json:"hist,omitempty"`
 	Err        string     `json:"err,omitempty"`
@@ -129,6 +132,9 @@ func startProfile(path string) (stop func(), err error) {
 type clientLoad struct {
 	mu      sync.Mutex
 	clients []*loadClient
+	// next is the index of the next client to open (only the request
+	// loop uses it).
+	next int
 	// arrived counts killmail deliveries since the last collect.
 	arrived atomic.Uint64
 	// poll reads the WebSocket clients (nil until the first, or where
@@ -176,7 +182,8 @@ func (c *loadClient) take() []arrival {
 	return rs
 }
 
-// connect opens clients (16 at a time) until req.Clients are open.
+// connect opens clients (16 at a time) until req.Clients are open, each
+// with the next index; a client that fails is not retried.
 func (l *clientLoad) connect(ctx context.Context, req loadRequest) loadReply {
 	l.mu.Lock()
 	have := len(l.clients)
@@ -186,6 +193,7 @@ func (l *clientLoad) connect(ctx context.Context, req loadRequest) loadReply {
 		wg       sync.WaitGroup
 		failed   atomic.Int64
 		firstErr atomic.Value
+		joined   []int
 	)
 	for range 16 {
 		wg.Add(1)
@@ -200,17 +208,19 @@ func (l *clientLoad) connect(ctx context.Context, req loadRequest) loadReply {
 				}
 				l.mu.Lock()
 				l.clients = append(l.clients, c)
+				joined = append(joined, i)
 				l.mu.Unlock()
 			}
 		}()
 	}
-	for i := have; i < req.Clients && ctx.Err() == nil; i++ {
-		todo <- i
+	for k := have; k < req.Clients && ctx.Err() == nil; k++ {
+		todo <- l.next
+		l.next++
 	}
 	close(todo)
 	wg.Wait()
 	l.mu.Lock()
-	rep := loadReply{Clients: len(l.clients), Failed: int(failed.Load())}
+	rep := loadReply{Clients: len(l.clients), Failed: int(failed.Load()), Joined: joined}
 	l.mu.Unlock()
 	if e, ok := firstErr.Load().(string); ok {
 		rep.Err = e
@@ -218,23 +228,13 @@ func (l *clientLoad) connect(ctx context.Context, req loadRequest) loadReply {
 	return rep
 }
 
-// systemsOf is what client i joins: the published system and one of its
-// own, so the server's index holds many systems.
-func systemsOf(hot int64, i int) []int64 {
-	own := SystemID(uint64(100 + i%7000))
-	if own == hot {
-		own = SystemID(99)
-	}
-	return []int64{hot, own}
-}
-
 func (l *clientLoad) dial(ctx context.Context, req loadRequest, i int) (*loadClient, error) {
 	c := &loadClient{done: make(chan struct{}), load: l}
 	var err error
 	if req.Transport == transportSSE {
-		err = c.dialSSE(ctx, req.Addr, i, systemsOf(req.System, i))
+		err = c.dialSSE(ctx, req.Addr, i, req.Sub.systems(i))
 	} else {
-		err = c.dialWS(ctx, req.Addr, i, systemsOf(req.System, i))
+		err = c.dialWS(ctx, req.Addr, i, req.Sub.systems(i))
 	}
 	if err != nil {
 		return nil, err

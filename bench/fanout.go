@@ -18,10 +18,6 @@ import (
 	"github.com/wanderer-industries/wanderer-kills-go/store"
 )
 
-// hotSystem is the system every fan-out client joins and every published
-// killmail happens in: each killmail goes to every client.
-const hotSystem = 30000142 // Jita
-
 // loadDriver talks to a client load (child process or goroutine).
 type loadDriver struct {
 	enc  *json.Encoder
@@ -180,13 +176,22 @@ func (r *runner) runFanout(ctx context.Context, transport string, steps []int) (
 
 func (r *runner) fanoutSteps(ctx context.Context, srv *liveServer, load *loadDriver, transport string, steps []int) (*FanoutResult, error) {
 	gen := NewGenerator(r.templates, GenConfig{Seed: r.o.Seed + 3, FirstID: 500_000_000})
+	sub := r.subscription()
+	aud := newAudience(sub)
 	base := heapBytes()
-	res := &FanoutResult{KillmailsPerSec: float64(r.o.PublishRate)}
+	res := &FanoutResult{KillmailsPerSec: float64(r.o.PublishRate), Model: sub.describe()}
+	if sub.Model == FanoutModelMap {
+		res.SystemsPerClient = sub.PerClient
+	}
 	for _, n := range steps {
 		t0 := time.Now()
-		rep, err := load.call(loadRequest{Op: "connect", Addr: srv.addr, Transport: transport, Clients: n, System: hotSystem})
+		rep, err := load.call(loadRequest{Op: "connect", Addr: srv.addr, Transport: transport, Clients: n, Sub: sub})
 		if err != nil {
 			return nil, err
+		}
+		aud.join(rep.Joined)
+		if aud.clients != rep.Clients {
+			return nil, fmt.Errorf("bench: %s: %d clients open, %d accounted for", transport, rep.Clients, aud.clients)
 		}
 		if rep.Clients == 0 {
 			return nil, fmt.Errorf("bench: %s: no client connected: %s", transport, rep.Err)
@@ -200,13 +205,15 @@ func (r *runner) fanoutSteps(ctx context.Context, srv *liveServer, load *loadDri
 		step := FanoutStep{Clients: rep.Clients, ConnectSeconds: time.Since(t0).Seconds()}
 		step.BytesPerClient = float64(heapBytes()-base) / float64(rep.Clients)
 		cpu0 := cpuTime()
-		commits, err := publish(ctx, srv.st, gen, r.o.PublishRate, r.o.PublishFor)
+		pub, err := publish(ctx, srv.st, gen, sub.publishSystem(), r.o.PublishRate, r.o.PublishFor)
 		if err != nil {
 			return nil, err
 		}
-		step.Published = len(commits)
-		expect := uint64(len(commits)) * uint64(rep.Clients)
-		got, err := load.call(loadRequest{Op: "collect", Commits: commits, Expect: expect, WaitMs: 10_000})
+		step.Published = len(pub.commits)
+		expect := aud.expect(pub.perSystem)
+		step.Expected = expect
+		step.Reach = float64(expect) / float64(max(1, step.Published*rep.Clients))
+		got, err := load.call(loadRequest{Op: "collect", Commits: pub.commits, Expect: expect, WaitMs: 10_000})
 		if err != nil {
 			return nil, err
 		}
@@ -218,40 +225,66 @@ func (r *runner) fanoutSteps(ctx context.Context, srv *liveServer, load *loadDri
 			step.ServerCPUus = float64((cpuTime() - cpu0).Microseconds()) / float64(got.Deliveries)
 			step.ClientCPUus = (got.CPUSeconds - rep.CPUSeconds) * 1e6 / float64(got.Deliveries)
 		}
-		step.DeliveredRatio = float64(got.Deliveries) / float64(max(expect, 1))
+		step.DeliveredRatio = 1 // nothing owed, nothing missed
+		if expect > 0 {
+			step.DeliveredRatio = float64(got.Deliveries) / float64(expect)
+		}
+		// Deliveries a second at the publish rate.
+		step.DeliveriesPerSec = float64(got.Deliveries) * float64(r.o.PublishRate) / float64(max(1, step.Published))
 		step.P50ms, step.P90ms, step.P99ms = ms(h.Quantile(0.50)), ms(h.Quantile(0.90)), ms(h.Quantile(0.99))
 		step.Maxms = ms(h.Max())
 		res.Steps = append(res.Steps, step)
-		r.logf("%s: %d clients: p50 %.1f ms, p99 %.1f ms, delivered %.4f, %.0f B/client, CPU µs/delivery server %.2f client %.2f",
-			transport, step.Clients, step.P50ms, step.P99ms, step.DeliveredRatio, step.BytesPerClient, step.ServerCPUus, step.ClientCPUus)
+		r.logf("%s (%s): %d clients: p50 %.1f ms, p99 %.1f ms, delivered %.4f of %d (%.0f/s, %.2f%% of clients per kill), "+
+			"%.0f B/client, CPU µs/delivery server %.2f client %.2f",
+			transport, sub.Model, step.Clients, step.P50ms, step.P99ms, step.DeliveredRatio, expect, step.DeliveriesPerSec,
+			100*step.Reach, step.BytesPerClient, step.ServerCPUus, step.ClientCPUus)
 	}
 	last := res.Steps[len(res.Steps)-1]
 	res.Clients, res.DeliveryP50ms, res.DeliveryP99ms, res.DeliveryMaxms = last.Clients, last.P50ms, last.P99ms, last.Maxms
 	res.DeliveredRatio, res.BytesPerClient = last.DeliveredRatio, last.BytesPerClient
+	res.DeliveriesPerSec, res.ClientReach = last.DeliveriesPerSec, last.Reach
 	return res, nil
 }
 
+// subscription is the run's fan-out model.
+func (r *runner) subscription() subscription {
+	if r.o.FanoutModel == FanoutModelBroadcast {
+		return subscription{Model: FanoutModelBroadcast}
+	}
+	return subscription{Model: FanoutModelMap, PerClient: r.o.SystemsPerClient, Seed: r.o.Seed + 7}
+}
+
+// published is what publish committed: each killmail's commit time (unix
+// ns) by id, and the killmails per system.
+type published struct {
+	commits   map[int64]int64
+	perSystem map[int64]int
+}
+
 // publish appends rate killmails a second for d, one synced commit each,
-// all in hotSystem, and returns their commit times (unix ns).
-func publish(ctx context.Context, st *store.Store, gen *Generator, rate int, d time.Duration) (map[int64]int64, error) {
+// in the Generator's systems or, when system is set, all in that one.
+func publish(ctx context.Context, st *store.Store, gen *Generator, system int64, rate int, d time.Duration) (published, error) {
 	n := max(1, int(d.Seconds()*float64(rate)))
-	commits := make(map[int64]int64, n)
+	pub := published{commits: make(map[int64]int64, n), perSystem: map[int64]int{}}
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	for range n {
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return pub, ctx.Err()
 		case <-tick.C:
 		}
 		km := gen.Next()
-		km.SystemID = hotSystem
-		if _, err := st.Append(ctx, store.Batch{Killmails: []*store.Killmail{km}}); err != nil {
-			return nil, err
+		if system != 0 {
+			km.SystemID = system
 		}
-		commits[km.KillmailID] = time.Now().UnixNano()
+		if _, err := st.Append(ctx, store.Batch{Killmails: []*store.Killmail{km}}); err != nil {
+			return pub, err
+		}
+		pub.commits[km.KillmailID] = time.Now().UnixNano()
+		pub.perSystem[km.SystemID]++
 	}
-	return commits, nil
+	return pub, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }

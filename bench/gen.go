@@ -117,12 +117,35 @@ func NewGenerator(templates []*store.Killmail, cfg GenConfig) *Generator {
 		cfg:       cfg,
 		templates: templates,
 		r:         r,
-		systems:   zipf(cfg.Systems, 1.1, 10),
+		systems:   systemZipf(r, cfg.Systems),
 		chars:     zipf(cfg.Characters, 1.05, 50),
 		corps:     zipf(cfg.Corporations, 1.1, 1),
 		alliances: zipf(cfg.Alliances, 1.2, 1),
 		nextID:    cfg.FirstID,
 	}
+}
+
+// systemZipf draws popularity ranks of n systems (see SystemID) as the
+// Generator places kills: P(rank k) ∝ (10+k)^-1.1.
+func systemZipf(r *rand.Rand, n int) *rand.Zipf { return rand.NewZipf(r, 1.1, 10, uint64(n-1)) }
+
+// PopularSystems draws n distinct systems (without replacement) from the
+// popularity the Generator places kills with (default Systems), from a
+// sequence seeded by seed: what a client following n systems might pick,
+// busy systems more often. n is capped at KnownSystems.
+func PopularSystems(seed uint64, n int) []int64 {
+	n = min(n, KnownSystems)
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	z := systemZipf(r, KnownSystems)
+	seen := make(map[uint64]bool, n)
+	out := make([]int64, 0, n)
+	for len(out) < n {
+		if k := z.Uint64(); !seen[k] {
+			seen[k] = true
+			out = append(out, SystemID(k))
+		}
+	}
+	return out
 }
 
 // Real solar system id blocks (data/solar_systems.csv): k-space from

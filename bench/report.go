@@ -172,6 +172,15 @@ type FanoutResult struct {
 	DeliveryP99ms   float64 `json:"delivery_p99_ms"`
 	DeliveryMaxms   float64 `json:"delivery_max_ms"`
 	DeliveredRatio  float64 `json:"delivered_ratio"`
+	// Model is the subscription model ("map, 50 systems per client,
+	// popularity-weighted" or "broadcast"); SystemsPerClient is the map
+	// model's systems per client.
+	Model            string `json:"model"`
+	SystemsPerClient int    `json:"systems_per_client,omitempty"`
+	// DeliveriesPerSec is the killmail frames clients received a second;
+	// ClientReach is the mean fraction of the clients a killmail went to.
+	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
+	ClientReach      float64 `json:"mean_client_reach"`
 	// BytesPerClient is the server's heap and stack growth per idle,
 	// subscribed connection.
 	BytesPerClient float64      `json:"bytes_per_client"`
@@ -182,16 +191,23 @@ type FanoutResult struct {
 
 // FanoutStep is one client count of a fan-out scenario.
 type FanoutStep struct {
-	Clients        int     `json:"clients"`
-	Published      int     `json:"published"`
+	Clients   int `json:"clients"`
+	Published int `json:"published"`
+	// Expected is the deliveries owed: for each published killmail, the
+	// clients following its system. Reach is Expected per killmail and
+	// client.
+	Expected       uint64  `json:"expected"`
+	Reach          float64 `json:"mean_client_reach"`
 	Deliveries     uint64  `json:"deliveries"`
 	DeliveredRatio float64 `json:"delivered_ratio"`
-	P50ms          float64 `json:"delivery_p50_ms"`
-	P90ms          float64 `json:"delivery_p90_ms"`
-	P99ms          float64 `json:"delivery_p99_ms"`
-	Maxms          float64 `json:"delivery_max_ms"`
-	BytesPerClient float64 `json:"bytes_per_client"`
-	ConnectSeconds float64 `json:"connect_seconds"`
+	// DeliveriesPerSec is Deliveries a second at the publish rate.
+	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
+	P50ms            float64 `json:"delivery_p50_ms"`
+	P90ms            float64 `json:"delivery_p90_ms"`
+	P99ms            float64 `json:"delivery_p99_ms"`
+	Maxms            float64 `json:"delivery_max_ms"`
+	BytesPerClient   float64 `json:"bytes_per_client"`
+	ConnectSeconds   float64 `json:"connect_seconds"`
 	// ServerCPUus and ClientCPUus are the CPU time (user and system) of
 	// the server process and of the client load from the first publish to
 	// the last delivery, per delivery, in µs.
@@ -263,7 +279,8 @@ func (r *Report) rows() []scenarioRow {
 	}{{"fanout_ws", s.FanoutWS}, {"fanout_sse", s.FanoutSSE}} {
 		if x := fo.x; x != nil {
 			out = append(out, scenarioRow{fo.name, x.Verdict, [][2]string{
-				{"clients", f("%d", x.Clients)}, {"killmails_per_sec", f("%.0f", x.KillmailsPerSec)},
+				{"model", x.Model}, {"clients", f("%d", x.Clients)}, {"killmails_per_sec", f("%.0f", x.KillmailsPerSec)},
+				{"deliveries_per_sec", f("%.0f", x.DeliveriesPerSec)}, {"mean_client_reach", f("%.4f", x.ClientReach)},
 				{"delivery_p50_ms", f("%.1f", x.DeliveryP50ms)}, {"delivery_p99_ms", f("%.1f", x.DeliveryP99ms)},
 				{"delivered_ratio", f("%.4f", x.DeliveredRatio)}, {"bytes_per_client", f("%.0f", x.BytesPerClient)}}})
 		}

@@ -34,8 +34,8 @@ func comparison(rep *Report) []Comparison {
 		out = append(out, Comparison{
 			What: "SSE connections", Original: "100 (sse.max_connections; the 101st stream gets 503)",
 			OriginalHow: "the original's configuration (API.md §5.3)",
-			Ours: fmt.Sprintf("%d concurrent streams, delivery p99 %.1f ms at %.0f killmails/s each (default cap 1,000, configurable; lifted for this run)",
-				x.Clients, x.DeliveryP99ms, x.KillmailsPerSec),
+			Ours: fmt.Sprintf("%d concurrent streams, delivery p99 %.1f ms at %.0f killmails/s, %.0f deliveries/s (model %s; default cap 1,000, configurable; lifted for this run)",
+				x.Clients, x.DeliveryP99ms, x.KillmailsPerSec, x.DeliveriesPerSec, modelName(x.Model)),
 			OursHow: "fanout_sse scenario: real SSE clients over loopback",
 		})
 	}
@@ -120,12 +120,13 @@ func (r *Report) WriteMarkdown(w io.Writer, plot string) error {
 		if plot != "" {
 			fmt.Fprintf(&b, "![delivery latency against clients](%s)\n\n", plot)
 		}
-		b.WriteString("| transport | clients | p50 ms | p90 ms | p99 ms | max ms | delivered | server B/client | connect s |\n")
-		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| transport | model | clients | deliveries/s | reach | p50 ms | p90 ms | p99 ms | max ms | delivered | server B/client | connect s |\n")
+		b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, s := range steps {
 			for _, st := range s.steps {
-				fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f | %.1f | %.4f | %.0f | %.1f |\n", s.name, st.Clients,
-					st.P50ms, st.P90ms, st.P99ms, st.Maxms, st.DeliveredRatio, st.BytesPerClient, st.ConnectSeconds)
+				fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.4f | %.1f | %.1f | %.1f | %.1f | %.4f | %.0f | %.1f |\n", s.name, s.model,
+					st.Clients, st.DeliveriesPerSec, st.Reach, st.P50ms, st.P90ms, st.P99ms, st.Maxms, st.DeliveredRatio,
+					st.BytesPerClient, st.ConnectSeconds)
 			}
 		}
 	}
@@ -178,17 +179,26 @@ func (r *Report) hows() [][2]string {
 }
 
 type namedSteps struct {
-	name  string
-	steps []FanoutStep
+	name, model string
+	steps       []FanoutStep
 }
 
 func (r *Report) fanoutSteps() []namedSteps {
 	var out []namedSteps
 	if x := r.Scenarios.FanoutWS; x != nil {
-		out = append(out, namedSteps{"WebSocket", x.Steps})
+		out = append(out, namedSteps{"WebSocket", modelName(x.Model), x.Steps})
 	}
 	if x := r.Scenarios.FanoutSSE; x != nil {
-		out = append(out, namedSteps{"SSE", x.Steps})
+		out = append(out, namedSteps{"SSE", modelName(x.Model), x.Steps})
 	}
 	return out
+}
+
+// modelName is a fan-out's model; reports from before the map model have
+// none and were broadcasts.
+func modelName(m string) string {
+	if m == "" {
+		return FanoutModelBroadcast
+	}
+	return m
 }

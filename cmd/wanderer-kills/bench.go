@@ -44,6 +44,8 @@ type benchFlags struct {
 	sseClients string
 	rate       int
 	publishFor time.Duration
+	model      string
+	perClient  int
 	cpuProfile string
 	render     string
 	clientLoad bool
@@ -67,8 +69,11 @@ func (f *benchFlags) register(fs *flagSet) {
 	fs.integer(&f.seed, "seed", "WK_BENCH_SEED", 1, "seed of the generated killmails")
 	fs.str(&f.wsClients, "ws-clients", "WK_BENCH_WS_CLIENTS", "", "WebSocket client counts to measure, comma-separated; empty means 500,1000,2000 (quick) or 1000,2500,5000,10000")
 	fs.str(&f.sseClients, "sse-clients", "WK_BENCH_SSE_CLIENTS", "", "SSE client counts to measure; empty means 250,500,1000 (quick) or 1000,2500,5000")
-	fs.integer(&f.rate, "publish-rate", "WK_BENCH_PUBLISH_RATE", 20, "killmails committed per second in the fan-out scenarios, each to every client")
+	fs.integer(&f.rate, "publish-rate", "WK_BENCH_PUBLISH_RATE", 20, "killmails committed per second in the fan-out scenarios")
 	fs.duration(&f.publishFor, "publish-for", "WK_BENCH_PUBLISH_FOR", 0, "how long to publish at each client count; 0 means 3s (quick) or 10s")
+	fs.str(&f.model, "fanout-model", "WK_BENCH_FANOUT_MODEL", bench.FanoutModelMap,
+		"fan-out subscriptions: map (each client follows --systems-per-client systems drawn by popularity) or broadcast (every killmail to every client)")
+	fs.integer(&f.perClient, "systems-per-client", "WK_BENCH_SYSTEMS_PER_CLIENT", 50, "systems each client follows in the map model, 1 to 100")
 	fs.str(&f.cpuProfile, "cpuprofile", "", "", "write a CPU profile of the run (server side) to this file")
 	fs.str(&f.render, "render", "", "", "run nothing: write the .md summary and .svg plot of this existing JSON report beside it")
 	fs.boolean(&f.clientLoad, "client-load", "", false, "internal: serve as the client load of a parent bench on stdin/stdout")
@@ -113,20 +118,22 @@ func runBench(ctx context.Context, args []string, env func(string) string, stdou
 		return fmt.Errorf("bench: find own executable for the client load: %w", err)
 	}
 	rep, err := bench.Run(ctx, bench.Options{
-		Quick:         f.quick,
-		Scenarios:     f.scenarios,
-		Dir:           f.dir,
-		Seed:          uint64(f.seed),
-		Killmails:     f.killmails,
-		WSClients:     f.ws,
-		SSEClients:    f.sse,
-		PublishRate:   f.rate,
-		PublishFor:    f.publishFor,
-		ClientCommand: []string{exe, "bench", "--client-load"},
-		Binary:        exe,
-		Version:       version,
-		Commit:        gitCommit(ctx),
-		Log:           stderr,
+		Quick:            f.quick,
+		Scenarios:        f.scenarios,
+		Dir:              f.dir,
+		Seed:             uint64(f.seed),
+		Killmails:        f.killmails,
+		WSClients:        f.ws,
+		SSEClients:       f.sse,
+		PublishRate:      f.rate,
+		PublishFor:       f.publishFor,
+		FanoutModel:      f.model,
+		SystemsPerClient: f.perClient,
+		ClientCommand:    []string{exe, "bench", "--client-load"},
+		Binary:           exe,
+		Version:          version,
+		Commit:           gitCommit(ctx),
+		Log:              stderr,
 	})
 	if err != nil {
 		return err

@@ -63,6 +63,8 @@ func TestBenchBadFlags(t *testing.T) {
 		{"--scenario", "nope"},
 		{"--ws-clients", "10,x"},
 		{"--publish-rate", "0"},
+		{"--fanout-model", "everyone"},
+		{"--systems-per-client", "101"},
 	} {
 		t.Run(args[0], func(t *testing.T) {
 			var out bytes.Buffer
@@ -92,6 +94,7 @@ func TestBenchFanoutChildProcess(t *testing.T) {
 	assert.EqualValues(t, 2, sse["clients"])
 	assert.EqualValues(t, 1, ws["delivered_ratio"])
 	assert.EqualValues(t, 1, sse["delivered_ratio"])
+	assert.Equal(t, "map, 50 systems per client, popularity-weighted", ws["model"])
 	assert.Len(t, ws["steps"], 2)
 }
 
