@@ -52,17 +52,55 @@ type outQueue struct {
 	// unblocks a writer stuck on a client that does not read.
 	onOverflow func()
 	wake       chan struct{}
+	// spawn, when set, replaces wake: a writer goroutine is started when
+	// there is something to write and none runs (running, under mu), and
+	// it ends once the queue is empty (idle). An idle connection then has
+	// no writer goroutine and no writer stack.
+	spawn   func()
+	running bool
 }
 
 func newOutQueue(limit int) *outQueue {
 	return &outQueue{limit: limit, wake: make(chan struct{}, 1)}
 }
 
+// signal wakes the writer. Called with mu held.
 func (q *outQueue) signal() {
+	if q.spawn != nil {
+		if !q.running {
+			q.running = true
+			go q.spawn()
+		}
+		return
+	}
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
+}
+
+// spawnWriters switches the queue to transient writers running fn, and
+// starts one at once when something is already queued or closing.
+func (q *outQueue) spawnWriters(fn func()) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.spawn = fn
+	if len(q.items) > 0 || q.closing != 0 {
+		q.signal()
+	}
+}
+
+// idle ends a transient writer's turn when nothing is left to write: it
+// reports true (and the next push starts another writer) unless items or
+// a close came in meanwhile.
+func (q *outQueue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) > 0 || q.closing != 0 {
+		return false
+	}
+	q.running = false
+	return true
 }
 
 // push enqueues it unless the queue is closing. It reports whether this

@@ -21,8 +21,10 @@ import (
 const closeGrace = time.Second
 
 // wsConn is one WebSocket connection speaking the Phoenix channel
-// protocol. It has two goroutines: readLoop (owns ch) and writeLoop (owns
-// lastOffset, spare and bufs). The hub's tail reaches it only through q.
+// protocol. readLoop runs for its life (and owns ch); writeTurn runs
+// while there is something to write (one turn at a time, started by q;
+// the turns own lastOffset, spare and bufs). The hub's tail reaches it
+// only through q.
 type wsConn struct {
 	hub *Hub
 	ws  *websocket.Conn
@@ -74,7 +76,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.q.onOverflow = c.kick
 	ws.SetReadLimit(h.cfg.MaxFrameBytes)
 	go c.readLoop()
-	go c.writeLoop()
+	c.q.spawnWriters(c.writeTurn)
 }
 
 // refuse answers a connection the hub did not admit.
@@ -160,19 +162,25 @@ func (c *wsConn) readLoop() {
 	}
 }
 
-// writeLoop drains the queue to the socket until the queue closes.
-func (c *wsConn) writeLoop() {
-	defer c.exit()
-	for range c.q.wake {
+// writeTurn drains the queue to the socket until it is empty (the queue
+// starts another turn on the next push) or closes. Turns never overlap;
+// the last one, which finishes the socket, counts as the writer's exit.
+func (c *wsConn) writeTurn() {
+	for {
 		batch, closing := c.q.take(c.spare)
 		if err := c.writeBatch(batch); err != nil {
 			c.spare = recycle(batch)
 			c.abort(err)
+			c.exit()
 			return
 		}
 		c.spare = recycle(batch)
 		if closing != 0 {
 			c.finish(closing)
+			c.exit()
+			return
+		}
+		if c.q.idle() {
 			return
 		}
 	}
@@ -307,8 +315,8 @@ func (c *wsConn) kick() {
 	c.nc.jam(closeGrace)
 }
 
-// exit runs as each goroutine ends; the second one releases the
-// connection.
+// exit runs as the reader ends and as the writer's last turn ends; the
+// second one releases the connection.
 func (c *wsConn) exit() {
 	if c.exits.Add(1) == 2 {
 		c.hub.close(c.ip, transportWS, c.q)
