@@ -54,8 +54,8 @@ func (h *Hub) ChannelSubscriptions() []ChannelSubscription {
 	for _, ss := range h.ix.bySystem {
 		visit(ss.list)
 	}
-	for _, ss := range h.ix.byChar {
-		visit(ss.list)
+	for _, cs := range h.ix.byChar {
+		cs.each(func(s *subscriber) { visit([]*subscriber{s}) })
 	}
 	visit(h.ix.wild.list)
 	slices.SortFunc(out, func(a, b ChannelSubscription) int {

@@ -189,7 +189,7 @@ func (ss *subSet) remove(s *subscriber) bool {
 // not. Not safe for concurrent use: the hub guards it.
 type matchIndex struct {
 	bySystem map[int64]*subSet
-	byChar   map[int64]*subSet
+	byChar   map[int64]charSubs
 	wild     subSet
 	seq      uint64
 	// marks[slot] is the seq of the last killmail that matched the
@@ -201,7 +201,7 @@ type matchIndex struct {
 }
 
 func newMatchIndex() *matchIndex {
-	return &matchIndex{bySystem: make(map[int64]*subSet), byChar: make(map[int64]*subSet), marks: make([]uint64, 1)}
+	return &matchIndex{bySystem: make(map[int64]*subSet), byChar: make(map[int64]charSubs), marks: make([]uint64, 1)}
 }
 
 // enter gives s a slot, once.
@@ -249,7 +249,9 @@ func removeIDs(m map[int64]*subSet, s *subscriber, ids []int64) {
 func (ix *matchIndex) add(s *subscriber, systems, chars []int64) {
 	ix.enter(s)
 	addIDs(ix.bySystem, s, systems)
-	addIDs(ix.byChar, s, chars)
+	for _, id := range chars {
+		ix.addChar(id, s)
+	}
 	if s.wildcard {
 		ix.wild.add(s)
 	}
@@ -258,7 +260,9 @@ func (ix *matchIndex) add(s *subscriber, systems, chars []int64) {
 // remove takes s out from under the ids.
 func (ix *matchIndex) remove(s *subscriber, systems, chars []int64) {
 	removeIDs(ix.bySystem, s, systems)
-	removeIDs(ix.byChar, s, chars)
+	for _, id := range chars {
+		ix.removeChar(id, s)
+	}
 	if s.wildcard {
 		ix.wild.remove(s)
 	}
@@ -290,10 +294,68 @@ func (ix *matchIndex) matchChar(id int64, seq uint64, out []*subscriber) []*subs
 	if id <= 0 {
 		return out
 	}
-	if ss := ix.byChar[id]; ss != nil {
-		return ix.matchSet(ss, seq, out)
+	cs, ok := ix.byChar[id]
+	switch {
+	case !ok:
+	case cs.more != nil:
+		out = ix.matchSet(cs.more, seq, out)
+	case ix.marks[cs.slot] != seq:
+		ix.marks[cs.slot] = seq
+		out = append(out, cs.one)
 	}
 	return out
+}
+
+// charSubs is the subscribers of one character. Most characters have one
+// follower, held in the map's own slot (one memory read to match it);
+// more move to a subSet.
+type charSubs struct {
+	one  *subscriber
+	slot int32
+	more *subSet
+}
+
+// each calls fn with every member.
+func (cs charSubs) each(fn func(*subscriber)) {
+	if cs.more == nil {
+		fn(cs.one)
+		return
+	}
+	for _, s := range cs.more.list {
+		fn(s)
+	}
+}
+
+func (ix *matchIndex) addChar(id int64, s *subscriber) {
+	cs, ok := ix.byChar[id]
+	switch {
+	case !ok:
+		cs = charSubs{one: s, slot: s.slot}
+	case cs.more != nil:
+		cs.more.add(s)
+	case cs.one != s:
+		cs.more = &subSet{}
+		cs.more.add(cs.one)
+		cs.more.add(s)
+		cs.one, cs.slot = nil, 0
+	}
+	ix.byChar[id] = cs
+}
+
+func (ix *matchIndex) removeChar(id int64, s *subscriber) {
+	cs, ok := ix.byChar[id]
+	switch {
+	case !ok:
+	case cs.more == nil:
+		if cs.one == s {
+			delete(ix.byChar, id)
+		}
+	case cs.more.remove(s):
+		if len(cs.more.list) == 1 {
+			one := cs.more.list[0]
+			ix.byChar[id] = charSubs{one: one, slot: one.slot}
+		}
+	}
 }
 
 // matchSet appends the members of ss not yet matched by this killmail.
