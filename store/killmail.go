@@ -213,7 +213,12 @@ func (k *Killmail) Validate(now time.Time) error {
 	if err := checkIDs("victim", k.Victim.CharacterID, k.Victim.CorporationID, k.Victim.AllianceID, k.Victim.FactionID); err != nil {
 		return err
 	}
-	for i, a := range k.Attackers {
+	for i := range k.Attackers {
+		a := &k.Attackers[i]
+		if a.CharacterID >= 0 && a.CorporationID >= 0 && a.AllianceID >= 0 && a.FactionID >= 0 &&
+			a.ShipTypeID >= 0 && a.WeaponTypeID >= 0 && a.DamageDone >= 0 {
+			continue // the usual case: no field name to format
+		}
 		field := fmt.Sprintf("attackers[%d]", i)
 		if err := checkIDs(field, a.CharacterID, a.CorporationID, a.AllianceID, a.FactionID); err != nil {
 			return err
@@ -221,9 +226,7 @@ func (k *Killmail) Validate(now time.Time) error {
 		if a.ShipTypeID < 0 || a.WeaponTypeID < 0 {
 			return bad(field+".ship_type_id", "must not be negative")
 		}
-		if a.DamageDone < 0 {
-			return bad(field+".damage_done", "must not be negative")
-		}
+		return bad(field+".damage_done", "must not be negative")
 	}
 	if n := countItems(k.Victim.Items); n > maxItems {
 		return bad("victim.items", fmt.Sprintf("more than %d items", maxItems))
