@@ -39,7 +39,7 @@ func TestAppendJSONEqualsMarshal(t *testing.T) {
 		r := rand.New(rand.NewPCG(1, 2))
 		strs := []string{"", "plain", `quo"te\back`, "<script>&amp;</script>", "tab\tnl\ncr\r\b\f\x00\x1f\x7f",
 			"ünïcödé 日本", "\u2028line\u2029para", "bad\xffutf8\xc3", "\xe2\x80"}
-		floats := []float64{0, -0.0, 1, -1.5, 1e-7, 1e-6, 9.99e-7, 1e20, 1e21, 123456789.123, math.MaxFloat64,
+		floats := []float64{0, math.Copysign(0, -1), 1, -1.5, 1e-7, 1e-6, 9.99e-7, 1e20, 1e21, 123456789.123, math.MaxFloat64,
 			math.SmallestNonzeroFloat64, 0.1 + 0.2, -2.5e-9}
 		pick := func() string { return strs[r.IntN(len(strs))] }
 		pickF := func() float64 { return floats[r.IntN(len(floats))] }
