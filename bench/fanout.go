@@ -130,6 +130,44 @@ func (s *liveServer) subscriptions() int {
 	return -1
 }
 
+// gauge reads one of the server's gauges (-1 when absent).
+func (s *liveServer) gauge(name string) float64 {
+	mfs, err := s.reg.Gather()
+	if err != nil {
+		return -1
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+// waitTail waits until the hub has delivered everything committed, so
+// that killmails of one step cannot reach the clients of the next (they
+// would be counted as arrivals of the wrong step).
+func (s *liveServer) waitTail(ctx context.Context) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		tail := s.gauge("wanderer_kills_live_tail_offset")
+		if tail < 0 {
+			return errors.New("bench: the server has no live_tail_offset gauge")
+		}
+		if uint64(tail) >= s.st.Head() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: the hub's tail is stuck behind offset %d", s.st.Head())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
 // waitSubscriptions waits until the server holds n subscriptions.
 func (s *liveServer) waitSubscriptions(ctx context.Context, n int) error {
 	deadline := time.Now().Add(2 * time.Minute)
@@ -184,6 +222,9 @@ func (r *runner) fanoutSteps(ctx context.Context, srv *liveServer, load *loadDri
 		res.SystemsPerClient = sub.PerClient
 	}
 	for _, n := range steps {
+		if err := srv.waitTail(ctx); err != nil {
+			return nil, err
+		}
 		t0 := time.Now()
 		rep, err := load.call(loadRequest{Op: "connect", Addr: srv.addr, Transport: transport, Clients: n, Sub: sub})
 		if err != nil {
