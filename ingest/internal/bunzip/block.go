@@ -1,22 +1,34 @@
 package bunzip
 
+import "encoding/binary"
+
 const (
+	bulkRun    = 32 // the shortest run of a byte the walk links in bulk
 	blockMagic = 0x314159265359
 	finalMagic = 0x177245385090
 	maxRepeat  = 2 << 20 // bzip2's bound on one RUNA/RUNB run
 )
 
 // block is one bzip2 block on its way through the Reader: the entropy
-// stage fills tt, counts, origPtr and crc; a worker turns them into out.
+// stage fills bwt, counts, runs, origPtr and crc; a worker turns them
+// into out.
 type block struct {
-	// tt holds the BWT output, one byte in the low bits of each entry.
-	tt      []uint32
-	counts  [256]uint32
+	// bwt is the BWT output: the last column of the sorted rotations.
+	bwt    []byte
+	counts [256]uint32
+	// runs are the stretches of bwt, in order, that repeat one byte at
+	// least bulkRun times.
+	runs    []byteRun
 	origPtr uint32
 	crc     uint32 // the block's CRC as the stream states it
 	out     []byte
 	err     error
 	done    chan struct{}
+}
+
+// byteRun is a stretch of a block's bwt that repeats one byte.
+type byteRun struct {
+	start, n uint32
 }
 
 // entropy is the sequential stage: it parses stream headers, block
@@ -129,7 +141,7 @@ func (e *entropy) block(b *block) error {
 	if br.overrun() || br.err != nil {
 		return br.fault(nil)
 	}
-	if int(b.origPtr) >= len(b.tt) {
+	if int(b.origPtr) >= len(b.bwt) {
 		return structural("origPtr out of range")
 	}
 	return nil
@@ -184,63 +196,119 @@ func (e *entropy) readLengths(alpha int) error {
 }
 
 // symbols decodes the block's symbols, undoes RUNA/RUNB and the
-// move-to-front coding into b.tt, and counts the bytes.
+// move-to-front coding into b.bwt, and counts the bytes. It keeps the bit
+// reader's state in locals and decodes most codes with one table look-up
+// (see huffman), going through br only to refill near its buffer's end.
 func (e *entropy) symbols(b *block, symbols []byte, alpha int) error {
 	br := e.br
 	var mtf [256]byte
 	copy(mtf[:], symbols)
 	clear(b.counts[:])
-	if cap(b.tt) < e.blockSize {
-		b.tt = make([]uint32, e.blockSize)
+	b.runs = b.runs[:0]
+	if cap(b.bwt) < e.blockSize {
+		b.bwt = make([]byte, e.blockSize)
 	}
-	tt := b.tt[:e.blockSize]
+	bwt := b.bwt[:e.blockSize]
 	n, run, runBit := 0, 0, 1
 	eob := uint16(alpha - 1)
+	v, nb, buf, pos := br.v, br.n, br.buf, br.pos
 	for group := 0; ; group++ {
 		if group >= len(e.selectors) {
+			br.v, br.n, br.pos = v, nb, pos
 			return br.fault(structural("too few selectors"))
 		}
 		tree := &e.trees[e.selectors[group]]
 		for range 50 {
-			sym, ok := tree.decode(br)
-			if !ok {
-				return br.fault(structural("invalid Huffman code"))
+			if nb < maxCodeLen {
+				if len(buf)-pos >= 8 {
+					v |= binary.BigEndian.Uint64(buf[pos:]) >> nb
+					pos += int(63-nb) >> 3
+					nb |= 56
+				} else {
+					br.v, br.n, br.pos = v, nb, pos
+					br.refill()
+					v, nb, buf, pos = br.v, br.n, br.buf, br.pos
+				}
+			}
+			var sym uint16
+			if x := tree.lut[v>>(64-lutBits)]; x != 0 {
+				l := uint(x & 31)
+				v <<= l
+				nb -= l
+				sym = x >> 5
+			} else {
+				s, l := tree.long(v)
+				if l == 0 {
+					br.v, br.n, br.pos = v, nb, pos
+					return br.fault(structural("invalid Huffman code"))
+				}
+				v <<= l
+				nb -= l
+				sym = s
 			}
 			if sym < 2 { // RUNA, RUNB: a bijective base-2 run length
 				run += runBit << sym
 				runBit <<= 1
 				if run > maxRepeat {
+					br.v, br.n, br.pos = v, nb, pos
 					return br.fault(structural("run too long"))
 				}
 				continue
 			}
 			if run > 0 {
-				if run > len(tt)-n {
+				if run > len(bwt)-n {
+					br.v, br.n, br.pos = v, nb, pos
 					return br.fault(structural("run past the block's end"))
 				}
 				c := mtf[0]
 				b.counts[c] += uint32(run)
-				v := uint32(c)
-				for i := n; i < n+run; i++ {
-					tt[i] = v
+				fill(bwt[n:n+run], c)
+				if run >= bulkRun {
+					b.runs = append(b.runs, byteRun{start: uint32(n), n: uint32(run)})
 				}
 				n += run
 				run, runBit = 0, 1
 			}
 			if sym == eob {
-				b.tt = tt[:n]
+				b.bwt = bwt[:n]
+				br.v, br.n, br.pos = v, nb, pos
 				return nil
 			}
-			if n >= len(tt) {
+			if n >= len(bwt) {
+				br.v, br.n, br.pos = v, nb, pos
 				return br.fault(structural("block larger than its size"))
 			}
 			k := int(sym - 1)
 			c := mtf[k]
-			copy(mtf[1:k+1], mtf[:k])
+			if k < 16 {
+				for ; k > 0; k-- {
+					mtf[k] = mtf[k-1]
+				}
+			} else {
+				copy(mtf[1:k+1], mtf[:k])
+			}
 			mtf[0] = c
-			tt[n] = uint32(c)
+			bwt[n] = c
 			b.counts[c]++
 			n++
 		}
+	}
+}
+
+// fill sets all of s to w: long runs by doubling copies.
+func fill(s []byte, w byte) {
+	if len(s) < 32 {
+		for i := range s {
+			s[i] = w
+		}
+		return
+	}
+	if w == 0 {
+		clear(s)
+		return
+	}
+	s[0] = w
+	for k := 1; k < len(s); k *= 2 {
+		copy(s[k:], s[:k])
 	}
 }

@@ -183,11 +183,34 @@ func TestReaderStopsWithContext(t *testing.T) {
 }
 
 func TestCRC(t *testing.T) {
+	var c crcer
 	// CRC-32/BZIP2's check value.
-	assert.Equal(t, uint32(0xFC891918), newCRCTable().update(0, []byte("123456789")))
-	tab := newCRCTable()
-	data := []byte(strings.Repeat("slicing by eight ", 37))
-	assert.Equal(t, tab.update(0, data), tab.update(tab.update(0, data[:13]), data[13:]), "in pieces")
+	assert.Equal(t, uint32(0xFC891918), c.update(0, []byte("123456789")))
+	data := make([]byte, 3*crcChunk+13)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	for _, n := range []int{0, 1, 7, 8, 9, 100, crcChunk - 1, crcChunk, crcChunk + 1, len(data)} {
+		assert.Equal(t, bitwiseCRC(data[:n]), c.update(0, data[:n]), "%d bytes", n)
+	}
+	assert.Equal(t, c.update(0, data), c.update(c.update(0, data[:13]), data[13:]), "in pieces")
+}
+
+// bitwiseCRC is bzip2's CRC of p computed a bit at a time.
+func bitwiseCRC(p []byte) uint32 {
+	crc := ^uint32(0)
+	for _, b := range p {
+		crc ^= uint32(b) << 24
+		for range 8 {
+			if crc&0x80000000 != 0 {
+				crc = crc<<1 ^ 0x04C11DB7
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return ^crc
 }
 
 func FuzzReader(f *testing.F) {
@@ -211,4 +234,40 @@ func FuzzReader(f *testing.F) {
 			require.NoError(t, stdErr, "compress/bzip2 refuses what was read")
 		}
 	})
+}
+
+func TestUnRLE(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := range 200 {
+		src := make([]byte, n)
+		for i := range src {
+			if i > 0 && rng.IntN(3) > 0 {
+				src[i] = src[i-1] // runs of every length
+			} else {
+				src[i] = byte(rng.IntN(3))
+			}
+		}
+		assert.Equal(t, string(naiveUnRLE(src)), string(unRLE(nil, src)), "%x", src)
+	}
+}
+
+// naiveUnRLE undoes bzip2's initial run-length coding a byte at a time.
+func naiveUnRLE(src []byte) []byte {
+	var out []byte
+	same := 0
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if same > 0 && c == out[len(out)-1] {
+			same++
+		} else {
+			same = 1
+		}
+		out = append(out, c)
+		if same == 4 && i+1 < len(src) {
+			i++
+			out = append(out, bytes.Repeat([]byte{c}, int(src[i]))...)
+			same = 0
+		}
+	}
+	return out
 }

@@ -1,47 +1,48 @@
 package bunzip
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"math/bits"
+)
 
-// crcTable holds bzip2's CRC-32 (polynomial 0x04C11DB7, most significant
-// bit first, as in compress/bzip2) for slicing by 8: crcTable[k][b] is
-// the CRC of byte b followed by k zero bytes.
-type crcTable [8][256]uint32
+// crcChunk is how many bytes a crcer bit-reverses at a time.
+const crcChunk = 4096
 
-func newCRCTable() *crcTable {
-	const poly = 0x04C11DB7
-	t := new(crcTable)
-	for i := range t[0] {
-		crc := uint32(i) << 24
-		for range 8 {
-			if crc&0x80000000 != 0 {
-				crc = crc<<1 ^ poly
-			} else {
-				crc <<= 1
-			}
-		}
-		t[0][i] = crc
-	}
-	for k := 1; k < 8; k++ {
-		for i := range t[k] {
-			prev := t[k-1][i]
-			t[k][i] = prev<<8 ^ t[0][prev>>24]
-		}
-	}
-	return t
+// crcer computes bzip2's CRC-32 (polynomial 0x04C11DB7, most significant
+// bit first, as in compress/bzip2). That is the IEEE CRC-32 of hash/crc32
+// with the bits of every byte, of the running CRC and of the result
+// reversed, so it takes that route: hash/crc32 uses carry-less
+// multiplication where the CPU has it, and reversing the bits of eight
+// bytes takes a few word operations. buf is the reversed bytes.
+type crcer struct {
+	buf [crcChunk]byte
 }
 
 // update returns the CRC of a block continued with p; the CRC of an empty
 // block is 0.
-func (t *crcTable) update(crc uint32, p []byte) uint32 {
-	crc = ^crc
-	for len(p) >= 8 {
-		crc ^= binary.BigEndian.Uint32(p)
-		crc = t[7][crc>>24] ^ t[6][crc>>16&0xff] ^ t[5][crc>>8&0xff] ^ t[4][crc&0xff] ^
-			t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]]
-		p = p[8:]
+func (c *crcer) update(crc uint32, p []byte) uint32 {
+	s := bits.Reverse32(crc)
+	for len(p) > 0 {
+		n := min(len(p), crcChunk)
+		src, dst := p[:n], c.buf[:n]
+		i := 0
+		for ; i+8 <= n; i += 8 {
+			binary.LittleEndian.PutUint64(dst[i:], reverseByteBits(binary.LittleEndian.Uint64(src[i:])))
+		}
+		for ; i < n; i++ {
+			dst[i] = bits.Reverse8(src[i])
+		}
+		s = crc32.Update(s, crc32.IEEETable, dst)
+		p = p[n:]
 	}
-	for _, b := range p {
-		crc = t[0][byte(crc>>24)^b] ^ crc<<8
-	}
-	return ^crc
+	return bits.Reverse32(s)
+}
+
+// reverseByteBits reverses the order of the bits in each byte of w.
+func reverseByteBits(w uint64) uint64 {
+	const m1, m2, m4 = 0x5555555555555555, 0x3333333333333333, 0x0f0f0f0f0f0f0f0f
+	w = w>>1&m1 | w&m1<<1
+	w = w>>2&m2 | w&m2<<2
+	return w>>4&m4 | w&m4<<4
 }

@@ -62,22 +62,15 @@ func (h *huffman) build(lengths []uint8) error {
 	return nil
 }
 
-// decode reads one symbol; ok is false for bits that are no code.
-func (h *huffman) decode(br *bitReader) (sym uint16, ok bool) {
-	br.refill()
-	if e := h.lut[br.v>>(64-lutBits)]; e != 0 {
-		l := uint(e & 31)
-		br.v <<= l
-		br.n -= l
-		return e >> 5, true
-	}
-	p := uint32(br.v >> (64 - maxCodeLen))
+// long decodes a code longer than lutBits from the bits at the top of v
+// (at least maxCodeLen of them); l is its length, 0 for bits that are no
+// code.
+func (h *huffman) long(v uint64) (sym uint16, l uint) {
+	p := uint32(v >> (64 - maxCodeLen))
 	for l := uint(lutBits + 1); l <= h.maxLen; l++ {
 		if p < h.limit[l] {
-			br.v <<= l
-			br.n -= l
-			return h.syms[uint32(h.offset[l])+p>>(maxCodeLen-l)-h.first[l]], true
+			return h.syms[uint32(h.offset[l])+p>>(maxCodeLen-l)-h.first[l]], l
 		}
 	}
-	return 0, false
+	return 0, 0
 }

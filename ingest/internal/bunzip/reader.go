@@ -5,10 +5,11 @@
 // archive of a busy day takes it about 10 s. Here one goroutine does the
 // sequential part of each block (bit parsing, table-driven Huffman
 // decoding, move-to-front) and workers do the rest (inverse BWT walked as
-// two chains at once, run-length decoding, slicing-by-8 CRC), in parallel
-// across blocks; the output keeps the stream's order. Memory stays
-// bounded: at most 4×workers+4 blocks (a 900 kB block takes 3.6 MB plus
-// its output) are in flight or kept for reuse.
+// many interleaved chains, run-length decoding, CRC by way of hash/crc32),
+// in parallel across blocks; the output keeps the stream's order. Memory
+// stays bounded: at most 4×workers+4 blocks (a 900 kB block takes 900 kB
+// plus its output) are in flight or kept for reuse, and each worker keeps
+// 5 MB of scratch space.
 //
 // The block format follows compress/bzip2 and the bzip2 reference
 // decoder; every block CRC and stream CRC is checked, and a stream that
@@ -57,7 +58,7 @@ func NewReader(ctx context.Context, r io.Reader, workers int) *Reader {
 		free:    make(chan *block, 2*workers+2),
 	}
 	jobs := make(chan *block, workers)
-	crc := newCRCTable()
+
 	z.wg.Add(1 + workers)
 	go func() {
 		defer z.wg.Done()
@@ -66,7 +67,7 @@ func NewReader(ctx context.Context, r io.Reader, workers int) *Reader {
 	for range workers {
 		go func() {
 			defer z.wg.Done()
-			inv := &inverter{crc: crc}
+			inv := new(inverter)
 			for b := range jobs {
 				b.err = inv.invert(b)
 				close(b.done)
