@@ -118,16 +118,7 @@ func startServer(ctx context.Context, dir string) (*liveServer, error) {
 
 // subscriptions reads the server's live subscriptions gauge.
 func (s *liveServer) subscriptions() int {
-	mfs, err := s.reg.Gather()
-	if err != nil {
-		return -1
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "wanderer_kills_live_subscriptions" && len(mf.GetMetric()) > 0 {
-			return int(mf.GetMetric()[0].GetGauge().GetValue())
-		}
-	}
-	return -1
+	return int(s.gauge("wanderer_kills_live_subscriptions"))
 }
 
 // gauge reads one of the server's gauges (-1 when absent).

@@ -46,11 +46,7 @@ func scanRecord(raw []byte, w *recordWire) bool {
 				return s.attacker(&rk.Attackers[len(rk.Attackers)-1])
 			})
 		case "killmail_hash":
-			lit, ok := s.str()
-			if ok {
-				rk.Hash = string(lit[1 : len(lit)-1])
-			}
-			return ok && s.once(&seen, 7)
+			return s.text(&rk.Hash) && s.once(&seen, 7)
 		case "zkb":
 			w.ZKB = new(store.ZKB)
 			return s.once(&seen, 8) && s.zkb(w.ZKB)
@@ -71,11 +67,7 @@ func (s *scanner) zkb(z *store.ZKB) bool {
 		case "locationID":
 			return s.once(&seen, 0) && s.int(&z.LocationID)
 		case "hash":
-			lit, ok := s.str()
-			if ok {
-				z.Hash = string(lit[1 : len(lit)-1])
-			}
-			return ok && s.once(&seen, 1)
+			return s.text(&z.Hash) && s.once(&seen, 1)
 		case "fittedValue":
 			return s.once(&seen, 2) && s.float(&z.FittedValue)
 		case "droppedValue":
@@ -98,10 +90,9 @@ func (s *scanner) zkb(z *store.ZKB) bool {
 		case "labels":
 			z.Labels = []string{}
 			return s.once(&seen, 11) && s.array(func() bool {
-				lit, ok := s.str()
-				if ok {
-					z.Labels = append(z.Labels, string(lit[1:len(lit)-1]))
-				}
+				var l string
+				ok := s.text(&l)
+				z.Labels = append(z.Labels, l)
 				return ok
 			})
 		}
@@ -304,6 +295,15 @@ func (s *scanner) str() ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// text reads a string (see str) into v, without its quotes.
+func (s *scanner) text(v *string) bool {
+	lit, ok := s.str()
+	if ok {
+		*v = string(lit[1 : len(lit)-1])
+	}
+	return ok
 }
 
 // int reads an integer written without fraction or exponent, of at most

@@ -30,34 +30,36 @@ func (h *Hub) ChannelSubscriptions() []ChannelSubscription {
 	defer h.mu.RUnlock()
 	seen := make(map[*subscriber]struct{})
 	var out []ChannelSubscription
-	visit := func(list []*subscriber) {
-		for _, s := range list {
-			if _, dup := seen[s]; dup || s.removed {
-				continue
-			}
-			seen[s] = struct{}{}
-			c, ok := s.sink.(*wsConn)
-			if !ok {
-				continue
-			}
-			// userID and connectedAt are set before the connection's
-			// goroutines start and never change; the id lists are
-			// guarded by mu.
-			out = append(out, ChannelSubscription{
-				SubscriberID: c.userID,
-				Systems:      sortedIDs(s.systems),
-				Characters:   sortedIDs(s.chars),
-				ConnectedAt:  c.connectedAt,
-			})
+	visit := func(s *subscriber) {
+		if _, dup := seen[s]; dup || s.removed {
+			return
 		}
+		seen[s] = struct{}{}
+		c, ok := s.sink.(*wsConn)
+		if !ok {
+			return
+		}
+		// userID and connectedAt are set before the connection's
+		// goroutines start and never change; the id lists are guarded by
+		// mu.
+		out = append(out, ChannelSubscription{
+			SubscriberID: c.userID,
+			Systems:      sortedIDs(s.systems),
+			Characters:   sortedIDs(s.chars),
+			ConnectedAt:  c.connectedAt,
+		})
 	}
 	for _, ss := range h.ix.bySystem {
-		visit(ss.list)
+		for _, s := range ss.list {
+			visit(s)
+		}
 	}
 	for _, cs := range h.ix.byChar {
-		cs.each(func(s *subscriber) { visit([]*subscriber{s}) })
+		cs.each(visit)
 	}
-	visit(h.ix.wild.list)
+	for _, s := range h.ix.wild.list {
+		visit(s)
+	}
 	slices.SortFunc(out, func(a, b ChannelSubscription) int {
 		return cmp.Or(strings.Compare(a.ConnectedAt, b.ConnectedAt), strings.Compare(a.SubscriberID, b.SubscriberID))
 	})
