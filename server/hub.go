@@ -435,7 +435,7 @@ type HubStats struct {
 func (h *Hub) Stats() HubStats {
 	var hs HubStats
 	h.mu.RLock()
-	hs.Subscriptions, hs.Systems, hs.Characters = h.nSubs, len(h.ix.bySystem), len(h.ix.byChar)
+	hs.Subscriptions, hs.Systems, hs.Characters = h.nSubs, len(h.ix.bySystem), h.ix.chars.len()
 	h.mu.RUnlock()
 	h.connMu.Lock()
 	hs.WebSocketConnections, hs.SSEConnections = h.nWS, h.nSSE

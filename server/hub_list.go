@@ -54,9 +54,7 @@ func (h *Hub) ChannelSubscriptions() []ChannelSubscription {
 			visit(s)
 		}
 	}
-	for _, cs := range h.ix.byChar {
-		cs.each(visit)
-	}
+	h.ix.eachFollower(visit)
 	for _, s := range h.ix.wild.list {
 		visit(s)
 	}

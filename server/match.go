@@ -189,19 +189,32 @@ func (ss *subSet) remove(s *subscriber) bool {
 // not. Not safe for concurrent use: the hub guards it.
 type matchIndex struct {
 	bySystem map[int64]*subSet
-	byChar   map[int64]charSubs
-	wild     subSet
-	seq      uint64
-	// marks[slot] is the seq of the last killmail that matched the
-	// subscriber in slot: each is matched once per killmail, and the
-	// marks sit together in a few cache lines instead of one per
-	// subscriber. Slot 0 is unused; free holds released slots.
-	marks []uint64
+	// chars maps a character to its followers: the slot of its one
+	// follower (> 0), or -i for a set of several in multi[i].
+	chars     charTable
+	multi     []*subSet
+	freeMulti []int32
+	wild      subSet
+	seq       uint64
+	touched   uint32 // keeps matchChars' early loads
+	// slots[slot] holds the subscriber in slot and the seq of the last
+	// killmail that matched it: each is matched once per killmail, and
+	// matching reads this dense array, not the subscribers. Slot 0 is
+	// unused; free holds released slots.
+	slots []slotState
 	free  []int32
+	// vals is match's scratch: the table values of a killmail's characters.
+	vals []int32
+}
+
+// slotState is a subscriber slot of the match index.
+type slotState struct {
+	mark uint64 // the seq of the last killmail that matched it
+	sub  *subscriber
 }
 
 func newMatchIndex() *matchIndex {
-	return &matchIndex{bySystem: make(map[int64]*subSet), byChar: make(map[int64]charSubs), marks: make([]uint64, 1)}
+	return &matchIndex{bySystem: make(map[int64]*subSet), multi: make([]*subSet, 1), slots: make([]slotState, 1)}
 }
 
 // enter gives s a slot, once.
@@ -211,17 +224,18 @@ func (ix *matchIndex) enter(s *subscriber) {
 	}
 	if n := len(ix.free); n > 0 {
 		s.slot, ix.free = ix.free[n-1], ix.free[:n-1]
-		ix.marks[s.slot] = 0
+		ix.slots[s.slot] = slotState{sub: s}
 		return
 	}
-	s.slot = int32(len(ix.marks))
-	ix.marks = append(ix.marks, 0)
+	s.slot = int32(len(ix.slots))
+	ix.slots = append(ix.slots, slotState{sub: s})
 }
 
 // release frees the slot of s, which must be out of every set.
 func (ix *matchIndex) release(s *subscriber) {
 	if s.slot != 0 {
 		ix.free = append(ix.free, s.slot)
+		ix.slots[s.slot] = slotState{}
 		s.slot = 0
 	}
 }
@@ -276,93 +290,120 @@ func (ix *matchIndex) match(km *store.Killmail, out []*subscriber) (matched []*s
 	seq := ix.seq
 	if ss := ix.bySystem[km.SystemID]; ss != nil {
 		for _, sl := range ss.slots {
-			ix.marks[sl] = seq
+			ix.slots[sl].mark = seq
 		}
 		out = append(out, ss.list...)
 	}
 	nSys = len(out)
-	if len(ix.byChar) > 0 {
-		out = ix.matchChar(km.Victim.CharacterID, seq, out)
-		for i := range km.Attackers {
-			out = ix.matchChar(km.Attackers[i].CharacterID, seq, out)
-		}
+	if ix.chars.len() > 0 {
+		out = ix.matchChars(km, seq, out)
 	}
 	return ix.matchSet(&ix.wild, seq, out), nSys
 }
 
-func (ix *matchIndex) matchChar(id int64, seq uint64, out []*subscriber) []*subscriber {
-	if id <= 0 {
-		return out
+// matchChars appends the followers of km's characters not yet matched.
+// It goes in three passes over the characters, so that the cache misses
+// of each pass overlap instead of coming one after another: it loads each
+// character's home slot in the table, then looks each up (now from
+// cache) and loads the slot state of its one follower, then marks and
+// appends.
+func (ix *matchIndex) matchChars(km *store.Killmail, seq uint64, out []*subscriber) []*subscriber {
+	touch := ix.chars.touch(km.Victim.CharacterID)
+	for i := range km.Attackers {
+		touch += ix.chars.touch(km.Attackers[i].CharacterID)
 	}
-	cs, ok := ix.byChar[id]
-	switch {
-	case !ok:
-	case cs.more != nil:
-		out = ix.matchSet(cs.more, seq, out)
-	case ix.marks[cs.slot] != seq:
-		ix.marks[cs.slot] = seq
-		out = append(out, cs.one)
+	vals := ix.vals[:0]
+	lookup := func(id int64) {
+		if id <= 0 {
+			return
+		}
+		if v, ok := ix.chars.get(id); ok {
+			vals = append(vals, v)
+			if v > 0 {
+				touch += uint32(ix.slots[v].mark)
+			}
+		}
 	}
+	lookup(km.Victim.CharacterID)
+	for i := range km.Attackers {
+		lookup(km.Attackers[i].CharacterID)
+	}
+	ix.touched += touch
+	for _, v := range vals {
+		if v < 0 {
+			out = ix.matchSet(ix.multi[-v], seq, out)
+		} else if st := &ix.slots[v]; st.mark != seq {
+			st.mark = seq
+			out = append(out, st.sub)
+		}
+	}
+	ix.vals = vals[:0]
 	return out
 }
 
-// charSubs is the subscribers of one character. Most characters have one
-// follower, held in the map's own slot (one memory read to match it);
-// more move to a subSet.
-type charSubs struct {
-	one  *subscriber
-	slot int32
-	more *subSet
-}
-
-// each calls fn with every member.
-func (cs charSubs) each(fn func(*subscriber)) {
-	if cs.more == nil {
-		fn(cs.one)
-		return
-	}
-	for _, s := range cs.more.list {
-		fn(s)
-	}
+// eachFollower calls fn with every subscriber that follows a character,
+// once per character followed.
+func (ix *matchIndex) eachFollower(fn func(*subscriber)) {
+	ix.chars.each(func(_ int64, v int32) {
+		if v > 0 {
+			fn(ix.slots[v].sub)
+			return
+		}
+		for _, s := range ix.multi[-v].list {
+			fn(s)
+		}
+	})
 }
 
 func (ix *matchIndex) addChar(id int64, s *subscriber) {
-	cs, ok := ix.byChar[id]
+	v, ok := ix.chars.get(id)
 	switch {
 	case !ok:
-		cs = charSubs{one: s, slot: s.slot}
-	case cs.more != nil:
-		cs.more.add(s)
-	case cs.one != s:
-		cs.more = &subSet{}
-		cs.more.add(cs.one)
-		cs.more.add(s)
-		cs.one, cs.slot = nil, 0
+		ix.chars.set(id, s.slot)
+	case v < 0:
+		ix.multi[-v].add(s)
+	case v != s.slot:
+		ss := &subSet{}
+		ss.add(ix.slots[v].sub)
+		ss.add(s)
+		ix.chars.set(id, -ix.newMulti(ss))
 	}
-	ix.byChar[id] = cs
 }
 
 func (ix *matchIndex) removeChar(id int64, s *subscriber) {
-	cs, ok := ix.byChar[id]
+	v, ok := ix.chars.get(id)
 	switch {
 	case !ok:
-	case cs.more == nil:
-		if cs.one == s {
-			delete(ix.byChar, id)
+	case v > 0:
+		if v == s.slot {
+			ix.chars.del(id)
 		}
-	case cs.more.remove(s):
-		if len(cs.more.list) == 1 {
-			one := cs.more.list[0]
-			ix.byChar[id] = charSubs{one: one, slot: one.slot}
+	case ix.multi[-v].remove(s):
+		if ss := ix.multi[-v]; len(ss.list) == 1 {
+			ix.chars.set(id, ss.list[0].slot)
+			ix.multi[-v] = nil
+			ix.freeMulti = append(ix.freeMulti, -v)
 		}
 	}
+}
+
+// newMulti stores a set of several followers and returns its index.
+func (ix *matchIndex) newMulti(ss *subSet) int32 {
+	if n := len(ix.freeMulti); n > 0 {
+		i := ix.freeMulti[n-1]
+		ix.freeMulti = ix.freeMulti[:n-1]
+		ix.multi[i] = ss
+		return i
+	}
+	ix.multi = append(ix.multi, ss)
+	return int32(len(ix.multi) - 1)
 }
 
 // matchSet appends the members of ss not yet matched by this killmail.
 func (ix *matchIndex) matchSet(ss *subSet, seq uint64, out []*subscriber) []*subscriber {
 	for i, sl := range ss.slots {
-		if ix.marks[sl] != seq {
-			ix.marks[sl] = seq
+		if st := &ix.slots[sl]; st.mark != seq {
+			st.mark = seq
 			out = append(out, ss.list[i])
 		}
 	}
