@@ -34,6 +34,7 @@ var createdKey = []byte("m/created")
 func All() []Step {
 	return []Step{
 		{Name: "v1: killmail keyspace (log l/, docs i/, ids k/, times t/, kv c/, meta m/)", Apply: v1},
+		{Name: "v2: log records may be MinLZ-compressed (record version 2)", Apply: v2},
 	}
 }
 
@@ -53,3 +54,9 @@ func v1(_ context.Context, db *pebble.DB) error {
 	}
 	return nil
 }
+
+// v2 lets new log records be MinLZ-compressed. Records of version 1 stay
+// as they are and remain readable; the step exists so that a binary that
+// cannot read compressed records refuses the store instead of failing on
+// its first read.
+func v2(context.Context, *pebble.DB) error { return nil }

@@ -78,9 +78,10 @@ type op struct {
 
 type prepared struct {
 	km *Killmail
-	// rec is the log record (see newRecord); putRecord sets its flags.
-	rec []byte
-	doc index.Doc
+	// rec is the log record (see newRecord) and stored its compressed
+	// form written to Pebble; putRecord sets the flags of both.
+	rec, stored []byte
+	doc         index.Doc
 }
 
 // Append validates, deduplicates and durably writes a batch. It returns
@@ -103,7 +104,7 @@ func (s *Store) Append(ctx context.Context, b Batch) ([]Result, error) {
 			o.results[i] = Result{Status: Rejected, Err: err}
 			continue
 		}
-		o.prep[i] = prepared{km: km, rec: rec, doc: docOf(km)}
+		o.prep[i] = prepared{km: km, rec: rec, stored: compressRecord(rec), doc: docOf(km)}
 	}
 	return o.results, s.submit(ctx, o)
 }
@@ -149,7 +150,7 @@ func (s *Store) Update(ctx context.Context, offset uint64, km *Killmail, kv map[
 		if err := dropStaleTime(b, oldKM, merged); err != nil {
 			return nil, err
 		}
-		if err := s.putRecord(b, flags, prepared{km: merged, rec: rec, doc: doc}); err != nil {
+		if err := s.putRecord(b, flags, prepared{km: merged, rec: rec, stored: compressRecord(rec), doc: doc}); err != nil {
 			return nil, err
 		}
 		if err := putKV(b, kv); err != nil {
@@ -424,8 +425,8 @@ func (s *Store) existing(id int64) (uint64, *Killmail, error) {
 
 func (s *Store) putRecord(b *pebble.Batch, flags byte, p prepared) error {
 	off := p.doc.Offset
-	p.rec[1] = flags
-	if err := b.Set(logKey(off), p.rec, nil); err != nil {
+	p.rec[1], p.stored[1] = flags, flags
+	if err := b.Set(logKey(off), p.stored, nil); err != nil {
 		return err
 	}
 	if err := b.Set(docKey(off), p.doc.AppendBinary(nil), nil); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/minio/minlz"
 )
 
 const (
@@ -99,26 +100,74 @@ func (s *Store) metaString(key []byte) (string, error) {
 }
 
 // Record encoding: one version byte, one flags byte, then the canonical
-// killmail JSON. JSON is the wire shape, so reads serve the bytes as they
-// are; decoding is only needed to match or edit.
+// killmail JSON, plain (version 1) or as one MinLZ block (version 2). JSON
+// is the wire shape, so reads serve the bytes as they are; decoding is
+// only needed to match or edit. New records are written as version 2:
+// JSON compresses 3-4x, which cuts the bytes through the WAL, the
+// memtable and flushes by as much for about 2 µs a record. Records held
+// in memory (the recent cache) stay version 1, ready to serve.
 const (
 	recordV1  = 1
+	recordV2  = 2
 	flagQuiet = 1 << 0
 )
 
-// newRecord encodes km as a log record with no flags set: the version
-// byte, the flags byte, then the canonical JSON.
+// newRecord encodes km as a version 1 log record with no flags set: the
+// version byte, the flags byte, then the canonical JSON.
 func newRecord(km *Killmail) ([]byte, error) {
 	return km.AppendJSON(append(make([]byte, 0, km.sizeHint()), recordV1, 0))
 }
 
-func decodeRecord(off uint64, b []byte) (Entry, error) {
-	if len(b) < 3 || b[0] != recordV1 {
-		return Entry{}, fmt.Errorf("%w: offset %d", ErrCorrupt, off)
+// compressRecord returns the version 2 form of a version 1 record.
+func compressRecord(rec []byte) []byte {
+	out := make([]byte, 2, 2+minlz.MaxEncodedLen(len(rec)-2))
+	out[0], out[1] = recordV2, rec[1]
+	// AppendEncoded fails only for blocks over minlz.MaxBlockSize (8 MiB);
+	// validation caps a killmail far below that.
+	out, err := minlz.AppendEncoded(out, rec[2:], minlz.LevelFastest)
+	if err != nil {
+		return rec
 	}
-	return Entry{
-		Offset: off,
-		Quiet:  b[1]&flagQuiet != 0,
-		JSON:   append([]byte(nil), b[2:]...),
-	}, nil
+	return out
+}
+
+// plainRecord returns the version 1 form of a stored record: b itself
+// when it is one, else the decompressed copy.
+func plainRecord(off uint64, b []byte) ([]byte, error) {
+	if len(b) < 3 {
+		return nil, fmt.Errorf("%w: offset %d: short record", ErrCorrupt, off)
+	}
+	switch b[0] {
+	case recordV1:
+		return b, nil
+	case recordV2:
+		n, err := minlz.DecodedLen(b[2:])
+		if err != nil {
+			return nil, fmt.Errorf("%w: offset %d: %w", ErrCorrupt, off, err)
+		}
+		out := make([]byte, 2, 2+n)
+		out[0], out[1] = recordV1, b[1]
+		out, err = minlz.AppendDecoded(out, b[2:])
+		if err != nil {
+			return nil, fmt.Errorf("%w: offset %d: %w", ErrCorrupt, off, err)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: offset %d: record version %d", ErrCorrupt, off, b[0])
+}
+
+// decodeRecord returns the entry of a record of either version. The
+// entry's JSON is its own copy: b may be Pebble's buffer.
+func decodeRecord(off uint64, b []byte) (Entry, error) {
+	if len(b) < 3 {
+		return Entry{}, fmt.Errorf("%w: offset %d: short record", ErrCorrupt, off)
+	}
+	if b[0] == recordV1 {
+		return Entry{Offset: off, Quiet: b[1]&flagQuiet != 0, JSON: append([]byte(nil), b[2:]...)}, nil
+	}
+	plain, err := plainRecord(off, b)
+	if err != nil {
+		return Entry{}, err
+	}
+	return Entry{Offset: off, Quiet: plain[1]&flagQuiet != 0, JSON: plain[2:]}, nil
 }

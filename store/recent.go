@@ -123,7 +123,13 @@ func (r *recent) warm(ctx context.Context, db *pebble.DB) error {
 		for bottom--; bottom > off; bottom-- {
 			loaded = append(loaded, nil) // a gap retention left
 		}
-		rec := append([]byte(nil), it.Value()...)
+		rec, err := plainRecord(off, it.Value())
+		if err != nil {
+			return err
+		}
+		if &rec[0] == &it.Value()[0] {
+			rec = append([]byte(nil), rec...) // a version 1 record: Pebble's buffer
+		}
 		loaded = append(loaded, rec)
 		room -= len(rec)
 	}

@@ -40,6 +40,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable/block"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/wanderer-industries/wanderer-kills-go/index"
@@ -278,9 +279,15 @@ func pebbleOptions(cfg Config, cache *pebble.Cache) *pebble.Options {
 		MemTableSize:                64 << 20,
 		MemTableStopWritesThreshold: 4,
 	}
-	// MinLZ (Pebble's "fastest" profile on amd64) compresses JSON about as
-	// well as Snappy for less CPU, in flushes and compactions alike.
-	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
+	// MinLZ (Pebble's "fastest" profile on amd64) compresses keys and docs
+	// about as well as Snappy for less CPU. Records arrive compressed
+	// (compressRecord): value blocks, which hold them, are stored as they are.
+	profile := *block.FastestCompression
+	profile.Name = "wanderer-kills-records"
+	profile.ValueBlocks = block.NoCompression.ValueBlocks
+	for i := range opts.Levels {
+		opts.Levels[i].Compression = func() *block.CompressionProfile { return &profile }
+	}
 	// Bloom filters let the dedup lookup of a new id skip every table.
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -290,7 +297,7 @@ func pebbleOptions(cfg Config, cache *pebble.Cache) *pebble.Options {
 	opts.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
 		return pebble.ValueSeparationPolicy{
 			Enabled:               true,
-			MinimumSize:           512,
+			MinimumSize:           256,
 			MaxBlobReferenceDepth: 10,
 			RewriteMinimumAge:     10 * time.Minute,
 			TargetGarbageRatio:    0.2,
