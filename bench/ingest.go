@@ -94,19 +94,29 @@ func WriteKillmails(path string, gen *Generator, n int) (int64, error) {
 // timedStore is the store as the pipeline sees it, timing each commit.
 type timedStore struct {
 	*store.Store
+	wg      sync.WaitGroup // the timing goroutines
 	mu      sync.Mutex
 	commits []time.Duration
 }
 
-// Append appends and notes how long the synced commit took.
-func (t *timedStore) Append(ctx context.Context, b store.Batch) ([]store.Result, error) {
+// Submit queues a batch and notes how long it took from the call until
+// its synced commit was indexed: Append's latency.
+func (t *timedStore) Submit(ctx context.Context, b store.Batch) (*store.Pending, error) {
 	start := time.Now()
-	res, err := t.Store.Append(ctx, b)
-	d := time.Since(start)
-	t.mu.Lock()
-	t.commits = append(t.commits, d)
-	t.mu.Unlock()
-	return res, err
+	p, err := t.Store.Submit(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		_, _ = p.Wait()
+		d := time.Since(start)
+		t.mu.Lock()
+		t.commits = append(t.commits, d)
+		t.mu.Unlock()
+	}()
+	return p, nil
 }
 
 // noNames is the enricher of `backfill --no-enrich`: no ESI lookups.
@@ -142,6 +152,7 @@ func (r *runner) runIngest(ctx context.Context) (*IngestResult, *store.Store, er
 	start, cpu0 := time.Now(), cpuTime()
 	tally, err := bf.JSONL(ctx, filepath.Base(path), size, bufio.NewReaderSize(f, 1<<20))
 	elapsed, cpu := time.Since(start), cpuTime()-cpu0
+	ts.wg.Wait()
 	_ = os.Remove(path) // gigabytes in the full run; the store has it all now
 	if err != nil {
 		_ = st.Close()

@@ -131,39 +131,97 @@ func (r *fileRun) newChunk() *chunk {
 
 // consume stores the chunks in order, each with the file's progress.
 func (r *fileRun) consume(ctx context.Context, in <-chan *chunk, t *Tally) error {
+	// A chunk's results are waited for only once the next chunk is
+	// queued behind it, so the store commits and indexes one while the
+	// Processor prepares the next.
+	var queued *queuedChunk
 	for c := range in {
 		if err := ctx.Err(); err != nil {
-			return err
+			return errors.Join(err, r.finish(queued, t))
 		}
 		select {
 		case <-c.ready:
 		case <-ctx.Done():
-			return ctx.Err()
+			return errors.Join(ctx.Err(), r.finish(queued, t))
 		}
 		var kv map[string][]byte
 		if r.key != "" {
 			kv = map[string][]byte{r.key: fileProgress{Records: c.end, Done: c.last, Size: r.size}.encode()}
 		}
-		res, err := r.b.process(ctx, c.items, kv)
+		wait, err := r.b.submit(ctx, c.items, kv)
 		if err != nil {
+			return errors.Join(err, r.finish(queued, t))
+		}
+		if err := r.finish(queued, t); err != nil {
 			return err
 		}
-		ct := c.tally
-		ct.results(res, c.names)
-		t.Add(ct)
-		r.b.count(ct)
+		queued = &queuedChunk{c: c, wait: wait}
 	}
+	return r.finish(queued, t)
+}
+
+// queuedChunk is a chunk submitted to the Processor.
+type queuedChunk struct {
+	c    *chunk
+	wait func() ([]store.Result, error)
+}
+
+// finish waits for a queued chunk (nil: none) and counts its results.
+func (r *fileRun) finish(q *queuedChunk, t *Tally) error {
+	if q == nil {
+		return nil
+	}
+	res, err := q.wait()
+	if err != nil {
+		return err
+	}
+	ct := q.c.tally
+	ct.results(res, q.c.names)
+	t.Add(ct)
+	r.b.count(ct)
 	return nil
 }
 
 // process runs items through the Processor, retrying failures a retry
 // may fix (ESI unreachable for a body) with a doubling pause.
 func (b *Backfill) process(ctx context.Context, items []Item, kv map[string][]byte) ([]store.Result, error) {
+	wait, err := b.submit(ctx, items, kv)
+	if err != nil {
+		return nil, err
+	}
+	return wait()
+}
+
+// submitter is a Processor that can queue a batch for the store and
+// return before its commit (the Pipeline).
+type submitter interface {
+	Submit(ctx context.Context, items []Item, kv map[string][]byte) (*Submitted, error)
+}
+
+// submit queues items with the Processor when it can (see submitter), or
+// else processes them, retrying as process says, and returns the wait for
+// their results. The retries cover the work before the store's queue
+// (fetching bodies, enrichment); a failed wait is not retried.
+func (b *Backfill) submit(ctx context.Context, items []Item, kv map[string][]byte) (func() ([]store.Result, error), error) {
 	wait := b.cfg.RetryWait
 	for attempt := 0; ; attempt++ {
-		res, err := b.proc.Process(ctx, items, kv)
+		var (
+			done func() ([]store.Result, error)
+			err  error
+		)
+		if sp, ok := b.proc.(submitter); ok {
+			var sub *Submitted
+			if sub, err = sp.Submit(ctx, items, kv); err == nil {
+				done = sub.Wait
+			}
+		} else {
+			var res []store.Result
+			if res, err = b.proc.Process(ctx, items, kv); err == nil {
+				done = func() ([]store.Result, error) { return res, nil }
+			}
+		}
 		if err == nil || attempt >= b.cfg.Retries || ctx.Err() != nil {
-			return res, err
+			return done, err
 		}
 		b.log.WarnContext(ctx, "storing a backfill batch failed; retrying", "items", len(items), "wait", wait, "err", err)
 		if err := sleep(ctx, wait); err != nil {

@@ -29,7 +29,7 @@ type Processor interface {
 // Killmails is the write side of the store the pipeline uses.
 // *store.Store implements it.
 type Killmails interface {
-	Append(ctx context.Context, b store.Batch) ([]store.Result, error)
+	Submit(ctx context.Context, b store.Batch) (*store.Pending, error)
 	Update(ctx context.Context, offset uint64, km *store.Killmail, kv map[string][]byte) error
 	Get(ctx context.Context, killmailID int64) (store.Entry, error)
 }

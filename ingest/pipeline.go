@@ -118,6 +118,47 @@ type prepared struct {
 // unreachable for a missing body, the store's commit, ctx): then nothing
 // was written, kv included.
 func (p *Pipeline) Process(ctx context.Context, items []Item, kv map[string][]byte) ([]store.Result, error) {
+	sub, err := p.Submit(ctx, items, kv)
+	if err != nil {
+		return nil, err
+	}
+	return sub.Wait()
+}
+
+// Submitted is a batch of items on its way into the store.
+type Submitted struct {
+	pending *store.Pending // nil when there was nothing to write
+	prep    []prepared
+	at      []int // the items given to the store, in its order
+}
+
+// Wait returns Process's results once the batch's commit is durable.
+func (s *Submitted) Wait() ([]store.Result, error) {
+	var res []store.Result
+	if s.pending != nil {
+		var err error
+		if res, err = s.pending.Wait(); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]store.Result, len(s.prep))
+	for i, pr := range s.prep {
+		if pr.rejected != nil {
+			out[i] = store.Result{Status: store.Rejected, Err: pr.rejected}
+		}
+	}
+	for j, i := range s.at {
+		out[i] = res[j]
+	}
+	return out, nil
+}
+
+// Submit does what Process does up to queueing the batch for the store's
+// writer and returns without waiting for the commit, so that the caller
+// can prepare its next batch meanwhile; batches submitted one after
+// another commit in that order (see store.Store.Submit). Its error is
+// Process's, and then nothing was queued.
+func (p *Pipeline) Submit(ctx context.Context, items []Item, kv map[string][]byte) (*Submitted, error) {
 	prep := make([]prepared, len(items))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.cfg.Concurrency)
@@ -141,7 +182,7 @@ func (p *Pipeline) Process(ctx context.Context, items []Item, kv map[string][]by
 	if err != nil {
 		return nil, err
 	}
-	return p.store(ctx, prep, kv, complete)
+	return p.submit(ctx, prep, kv, complete)
 }
 
 // prepare fetches and validates one item. Its error means the whole
@@ -219,39 +260,30 @@ func (p *Pipeline) enrich(ctx context.Context, kms []*store.Killmail) (bool, err
 	return false, nil
 }
 
-// store appends the prepared killmails with kv (and their marks when
-// enrichment was incomplete), and maps the results back to the items.
-func (p *Pipeline) store(ctx context.Context, prep []prepared, kv map[string][]byte, complete bool) ([]store.Result, error) {
+// submit queues the prepared killmails with kv (and their marks when
+// enrichment was incomplete); Submitted.Wait maps the results back to the
+// items.
+func (p *Pipeline) submit(ctx context.Context, prep []prepared, kv map[string][]byte, complete bool) (*Submitted, error) {
 	batch := store.Batch{KV: make(map[string][]byte, len(kv)), Quiet: p.cfg.Quiet}
 	for k, v := range kv {
 		batch.KV[k] = v
 	}
-	var at []int
+	sub := &Submitted{prep: prep}
 	for i, pr := range prep {
 		if pr.km == nil {
 			continue
 		}
-		at = append(at, i)
+		sub.at = append(sub.at, i)
 		batch.Killmails = append(batch.Killmails, pr.km)
 		if !complete {
 			batch.KV[unenrichedKey(pr.km.KillmailID)] = mark{Since: p.cfg.Now()}.encode()
 		}
 	}
-	var res []store.Result
 	if len(batch.Killmails) > 0 || len(batch.KV) > 0 {
 		var err error
-		if res, err = p.km.Append(ctx, batch); err != nil {
+		if sub.pending, err = p.km.Submit(ctx, batch); err != nil {
 			return nil, err
 		}
 	}
-	out := make([]store.Result, len(prep))
-	for i, pr := range prep {
-		if pr.rejected != nil {
-			out[i] = store.Result{Status: store.Rejected, Err: pr.rejected}
-		}
-	}
-	for j, i := range at {
-		out[i] = res[j]
-	}
-	return out, nil
+	return sub, nil
 }

@@ -90,6 +90,36 @@ type prepared struct {
 // batch; they come back as Rejected results. The error is for the commit
 // itself (or ctx, or a closed store), in which case nothing was written.
 func (s *Store) Append(ctx context.Context, b Batch) ([]Result, error) {
+	p, err := s.Submit(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait()
+}
+
+// Pending is a batch Submit queued for the writer.
+type Pending struct{ o *op }
+
+// Wait blocks until the batch's commit is synced and indexed (or failed)
+// and returns what Append would.
+func (p *Pending) Wait() ([]Result, error) {
+	<-p.o.done
+	if p.o.err != nil {
+		return nil, p.o.err
+	}
+	return p.o.results, nil
+}
+
+// Submit validates and encodes b, as Append does, and queues it for the
+// writer, then returns without waiting for the commit: a caller can
+// prepare its next batch while this one commits. Batches submitted one
+// after another (each Submit returned before the next starts) commit in
+// that order, into one sequential WAL, so a progress cursor in a later
+// batch's KV is never durable without the killmails of an earlier one
+// (Pebble treats a failed WAL write as fatal: there is no later commit
+// after a lost one). Submit blocks while the writer is busy with an
+// earlier group; its error means nothing was queued.
+func (s *Store) Submit(ctx context.Context, b Batch) (*Pending, error) {
 	o := &op{ctx: ctx, batch: b, results: make([]Result, len(b.Killmails)), done: make(chan struct{})}
 	now := s.cfg.Now()
 	o.prep = make([]prepared, len(b.Killmails))
@@ -106,7 +136,10 @@ func (s *Store) Append(ctx context.Context, b Batch) ([]Result, error) {
 		}
 		o.prep[i] = prepared{km: km, rec: rec, stored: compressRecord(rec), doc: docOf(km)}
 	}
-	return o.results, s.submit(ctx, o)
+	if err := s.enqueue(ctx, o); err != nil {
+		return nil, err
+	}
+	return &Pending{o}, nil
 }
 
 // Update replaces the stored copy of a killmail in place (same offset),
@@ -164,21 +197,30 @@ func (s *Store) Update(ctx context.Context, offset uint64, km *Killmail, kv map[
 	return s.submit(ctx, o)
 }
 
+// submit queues o and waits for it.
 func (s *Store) submit(ctx context.Context, o *op) error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	select {
-	case s.ops <- o:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.stop:
-		return ErrClosed
+	if err := s.enqueue(ctx, o); err != nil {
+		return err
 	}
 	// Once queued, the op runs to completion; waiting for it keeps the
 	// caller's view honest even when ctx ends meanwhile.
 	<-o.done
 	return o.err
+}
+
+// enqueue hands o to the writer.
+func (s *Store) enqueue(ctx context.Context, o *op) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	select {
+	case s.ops <- o:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stop:
+		return ErrClosed
+	}
 }
 
 // writer is the single goroutine that mutates the store. It merges queued
