@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -160,6 +161,80 @@ func BenchmarkAdd(b *testing.B) {
 	}
 }
 
+// BenchmarkAddUnderGC adds docs to an index of 1M docs. In "gc" another
+// goroutine meanwhile allocates garbage as the store does around an append
+// (3 KB objects holding pointers, ~100 MB/s, the last 4096 kept live) and
+// the collector runs ten times a second, as it would over a heap that
+// small next to the allocation rate: the difference with "quiet" is what
+// the collections, scanning the index among the rest, cost Add.
+func BenchmarkAddUnderGC(b *testing.B) {
+	loadMillion(b)
+	for _, gc := range []bool{false, true} {
+		name := "quiet"
+		if gc {
+			name = "gc"
+		}
+		b.Run(name, func(b *testing.B) {
+			ix, err := index.ReadIndex(bytes.NewReader(million.snap))
+			if err != nil {
+				b.Fatal(err)
+			}
+			runtime.GC()
+			stop, done := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(done)
+				if gc {
+					makeGarbage(stop)
+				}
+			}()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				d := million.docs[i%millionDocs]
+				d.Offset = millionDocs + uint64(i) + 1
+				if err := ix.Add(d); err != nil {
+					b.Fatal(err)
+				}
+			}
+			close(stop)
+			<-done
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(after.NumGC-before.NumGC), "GCs")
+		})
+	}
+}
+
+// junk is garbage shaped like a decoded killmail: pointers and bytes.
+type junk struct {
+	refs [64]*junk
+	_    [2560]byte
+}
+
+// makeGarbage allocates ~100 MB/s of junk, keeping the newest 4096, and
+// collects ten times a second until stop is closed.
+func makeGarbage(stop <-chan struct{}) {
+	var ring [4096]*junk
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for n := 0; ; {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		for range 32 {
+			j := &junk{}
+			j.refs[0] = ring[(n+1)%len(ring)]
+			ring[n%len(ring)] = j
+			n++
+		}
+		if n%(32*100) == 0 {
+			runtime.GC()
+		}
+	}
+}
+
 // BenchmarkRebuild1M models opening a store by replaying every persisted
 // Doc (already decoded) into a new index, and reports the index's heap.
 func BenchmarkRebuild1M(b *testing.B) {
@@ -224,7 +299,12 @@ func BenchmarkFootprint1M(b *testing.B) {
 	}
 	f := million.ix.Footprint()
 	keys := slices.Sorted(maps.Keys(f))
+	var total uint64
 	for _, k := range keys {
 		b.Logf("%-24s %12d  (%.1f per doc)", k, f[k], float64(f[k])/millionDocs)
+		if !strings.HasSuffix(k, " keys") {
+			total += f[k]
+		}
 	}
+	b.ReportMetric(float64(total)/millionDocs, "B/doc")
 }

@@ -62,7 +62,7 @@ func (ix *Index) groups(q *Query) ([]group, bool) {
 		}
 		var g group
 		for _, id := range ids {
-			if p, ok := ix.dims[dim][id]; ok {
+			if p, ok := ix.lookup(&ix.dims[dim], id); ok {
 				g.sets = append(g.sets, p)
 				g.card += p.card()
 			}
@@ -161,7 +161,7 @@ func (ix *Index) byDay(s *scan, groups []group) {
 		j--
 	}
 	for walked := 0; j >= 0 && ix.dayKeys[j] >= first; j-- {
-		docs := ix.days[ix.dayKeys[j]]
+		docs, _ := ix.lookup(&ix.days, ix.dayKeys[j])
 		switch {
 		case len(groups) == 0:
 			s.feed(docs)

@@ -15,48 +15,13 @@ const (
 	demoteAt  = 256
 )
 
-// postings is a set of offsets: a sorted list while small, a roaring bitmap
-// once large. Exactly one of the two is used; the zero value is empty.
-// Query code treats postings as read-only views under the index's read lock.
+// postings is a read-only view of a set of offsets: a sorted list while
+// small, a roaring bitmap once large. Exactly one of the two is used; the
+// zero value is empty. A view of a set of the index (see lists.view) shares
+// its storage: it is valid under the index's read lock only.
 type postings struct {
 	list []uint32
 	bm   *roaring.Bitmap
-}
-
-// add inserts x. above says that x is above every offset of the index,
-// which saves reading the list's tail: a cache miss per set when the index
-// is large.
-func (p *postings) add(x uint32, above bool) {
-	if p.bm != nil {
-		p.bm.Add(x)
-		return
-	}
-	if n := len(p.list); above || n == 0 || p.list[n-1] < x {
-		p.list = append(p.list, x)
-	} else if i, found := slices.BinarySearch(p.list, x); !found {
-		p.list = slices.Insert(p.list, i, x)
-	}
-	if len(p.list) > promoteAt {
-		p.bm = roaring.BitmapOf(p.list...)
-		p.list = nil
-	}
-}
-
-func (p *postings) remove(x uint32) {
-	if p.bm != nil {
-		p.bm.Remove(x)
-		if p.bm.GetCardinality() < demoteAt {
-			p.list = p.bm.ToArray()
-			p.bm = nil
-		}
-		return
-	}
-	if i, found := slices.BinarySearch(p.list, x); found {
-		p.list = slices.Delete(p.list, i, i+1)
-		if len(p.list) == 0 {
-			p.list = nil
-		}
-	}
 }
 
 func (p postings) card() uint64 {
@@ -64,13 +29,6 @@ func (p postings) card() uint64 {
 		return p.bm.GetCardinality()
 	}
 	return uint64(len(p.list))
-}
-
-func (p postings) empty() bool {
-	if p.bm != nil {
-		return p.bm.IsEmpty()
-	}
-	return len(p.list) == 0
 }
 
 func (p postings) contains(x uint32) bool {

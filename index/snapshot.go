@@ -51,8 +51,8 @@ func (ix *Index) WriteTo(w io.Writer) (int64, error) {
 	}
 	sw.block(live.Bytes())
 	ix.writeDocs(sw)
-	for _, m := range ix.dims {
-		writePostings(sw, m)
+	for dim := range ix.dims {
+		ix.writePostings(sw, &ix.dims[dim])
 	}
 	sw.raw(binary.LittleEndian.AppendUint32(nil, sw.crc))
 	if sw.err == nil {
@@ -81,17 +81,13 @@ func (ix *Index) writeDocs(sw *snapWriter) {
 	sw.endSection(b)
 }
 
-func writePostings(sw *snapWriter, m map[int64]postings) {
-	keys := make([]int64, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+func (ix *Index) writePostings(sw *snapWriter, t *table) {
 	var b []byte
 	var bm bytes.Buffer
-	for _, k := range keys {
-		p := m[k]
-		b = binary.AppendVarint(b, k)
+	for _, i := range t.sorted() {
+		s := &t.slots[i]
+		p := ix.sets.view(s)
+		b = binary.AppendVarint(b, s.key)
 		if p.bm == nil {
 			b = append(b, 0)
 			b = binary.AppendUvarint(b, uint64(len(p.list)))
@@ -190,14 +186,14 @@ func (sr *snapReader) index() (*Index, error) {
 	}
 	alive := liveBits(ix)
 	for dim := range ix.dims {
-		if err := sr.postings(ix, ix.dims[dim], alive); err != nil {
+		if err := sr.postings(ix, &ix.dims[dim], alive); err != nil {
 			return nil, err
 		}
 		// Each id a doc carries is one offset in one set: the totals agree
 		// in any index this package wrote.
 		var total uint64
-		for _, p := range ix.dims[dim] {
-			total += p.card()
+		for _, s := range ix.dims[dim].slots {
+			total += uint64(s.n)
 		}
 		if total != perDim[dim] {
 			return nil, fmt.Errorf("%w: dimension %d: sets hold %d offsets, docs %d ids", ErrCorrupt, dim, total, perDim[dim])
@@ -286,10 +282,8 @@ func (sr *snapReader) docs(ix *Index, perDim *[numDims]uint64) error {
 			}
 			ix.dimAt[i] = uint64(len(ix.arena))
 			ix.arena = append(ix.arena, dec.bytes(uint64(n))...)
-			day := dayOf(ix.times[i])
-			p := ix.days[day]
-			p.add(off, true) // offsets ascend
-			ix.days[day] = p
+			s, _ := ix.days.upsert(dayOf(ix.times[i]))
+			ix.sets.add(s, off) // offsets ascend: an append
 		}
 		if dec.err != nil {
 			return dec.err
@@ -299,8 +293,10 @@ func (sr *snapReader) docs(ix *Index, perDim *[numDims]uint64) error {
 
 // liveBits returns the live offsets as a bit per slot, for quick checks.
 func liveBits(ix *Index) []uint64 {
-	for day := range ix.days {
-		ix.dayKeys = append(ix.dayKeys, day)
+	for _, s := range ix.days.slots {
+		if s.n != 0 {
+			ix.dayKeys = append(ix.dayKeys, s.key)
+		}
 	}
 	slices.Sort(ix.dayKeys)
 	bits := make([]uint64, (len(ix.times)+63)/64)
@@ -312,9 +308,10 @@ func liveBits(ix *Index) []uint64 {
 	return bits
 }
 
-// postings reads one dimension section into m, checking that every set is
+// postings reads one dimension section into t, checking that every set is
 // well formed and holds live offsets only.
-func (sr *snapReader) postings(ix *Index, m map[int64]postings, alive []uint64) error {
+func (sr *snapReader) postings(ix *Index, t *table, alive []uint64) error {
+	var scratch []uint32
 	for {
 		b, err := sr.block()
 		if err != nil || len(b) == 0 {
@@ -323,14 +320,20 @@ func (sr *snapReader) postings(ix *Index, m map[int64]postings, alive []uint64) 
 		dec := decoder{b: b}
 		for len(dec.b) > 0 && dec.err == nil {
 			key := dec.varint()
-			p, err := readSet(&dec, ix, alive)
+			p, err := readSet(&dec, ix, alive, scratch[:0])
 			if err != nil {
 				return fmt.Errorf("set %d: %w", key, err)
 			}
-			if _, dup := m[key]; dup {
+			s, isNew := t.upsert(key)
+			if !isNew {
 				return fmt.Errorf("%w: set %d twice", ErrCorrupt, key)
 			}
-			m[key] = p
+			if p.bm != nil {
+				ix.sets.setBitmap(s, p.bm)
+			} else {
+				ix.sets.setList(s, p.list) // copies it
+				scratch = p.list
+			}
 		}
 		if dec.err != nil {
 			return dec.err
@@ -338,14 +341,15 @@ func (sr *snapReader) postings(ix *Index, m map[int64]postings, alive []uint64) 
 	}
 }
 
-func readSet(dec *decoder, ix *Index, alive []uint64) (postings, error) {
+// readSet reads one set, a list into buf's memory or a bitmap.
+func readSet(dec *decoder, ix *Index, alive []uint64, buf []uint32) (postings, error) {
 	switch dec.byte() {
 	case 0:
 		n := dec.count()
 		if n == 0 {
 			return postings{}, errors.Join(dec.err, fmt.Errorf("%w: empty set", ErrCorrupt))
 		}
-		list := make([]uint32, n)
+		list := slices.Grow(buf[:0], n)[:n]
 		var x uint64
 		for j := range list {
 			d := dec.uvarint()
