@@ -27,7 +27,7 @@ const (
 	benchKillmails = 1_000_000
 	benchSpan      = 90 * 24 * time.Hour
 	benchSystems   = 8000
-	benchVersion   = "v3" // bump when the generator changes
+	benchVersion   = "v4" // bump when the generator or the record format changes
 )
 
 // benchEnd is the kill time of the newest synthetic killmail; fixed so a
