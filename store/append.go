@@ -123,6 +123,7 @@ func (s *Store) Submit(ctx context.Context, b Batch) (*Pending, error) {
 	o := &op{ctx: ctx, batch: b, results: make([]Result, len(b.Killmails)), done: make(chan struct{})}
 	now := s.cfg.Now()
 	o.prep = make([]prepared, len(b.Killmails))
+	var scratch []byte
 	for i, km := range b.Killmails {
 		km.Normalize()
 		if err := km.Validate(now); err != nil {
@@ -134,7 +135,9 @@ func (s *Store) Submit(ctx context.Context, b Batch) (*Pending, error) {
 			o.results[i] = Result{Status: Rejected, Err: err}
 			continue
 		}
-		o.prep[i] = prepared{km: km, rec: rec, stored: compressRecord(rec), doc: docOf(km)}
+		var stored []byte
+		stored, scratch = compressRecord(rec, scratch)
+		o.prep[i] = prepared{km: km, rec: rec, stored: stored, doc: docOf(km)}
 	}
 	if err := s.enqueue(ctx, o); err != nil {
 		return nil, err
@@ -183,7 +186,8 @@ func (s *Store) Update(ctx context.Context, offset uint64, km *Killmail, kv map[
 		if err := dropStaleTime(b, oldKM, merged); err != nil {
 			return nil, err
 		}
-		if err := s.putRecord(b, flags, prepared{km: merged, rec: rec, stored: compressRecord(rec), doc: doc}); err != nil {
+		stored, _ := compressRecord(rec, nil)
+		if err := s.putRecord(b, flags, prepared{km: merged, rec: rec, stored: stored, doc: doc}); err != nil {
 			return nil, err
 		}
 		if err := putKV(b, kv); err != nil {

@@ -31,7 +31,8 @@ func pebbleFloor(b *testing.B, keys bool) {
 	var recs [][]byte
 	for _, l := range bytes.Split(raw, []byte("\n")) {
 		if len(l) > 0 {
-			recs = append(recs, compressRecord(append([]byte{recordV1, 0}, l...)))
+			stored, _ := compressRecord(append([]byte{recordV1, 0}, l...), nil)
+			recs = append(recs, stored)
 		}
 	}
 	cfg := Config{Dir: b.TempDir()}

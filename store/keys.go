@@ -118,17 +118,19 @@ func newRecord(km *Killmail) ([]byte, error) {
 	return km.AppendJSON(append(make([]byte, 0, km.sizeHint()), recordV1, 0))
 }
 
-// compressRecord returns the version 2 form of a version 1 record.
-func compressRecord(rec []byte) []byte {
-	out := make([]byte, 2, 2+minlz.MaxEncodedLen(len(rec)-2))
-	out[0], out[1] = recordV2, rec[1]
+// compressRecord returns the version 2 form of a version 1 record, in a
+// slice of its own sized to fit. scratch is working space the caller may
+// pass again (the grown buffer comes back as the second result), so that
+// a batch does not allocate the worst-case size for every record.
+func compressRecord(rec, scratch []byte) (stored, grown []byte) {
+	scratch = append(scratch[:0], recordV2, rec[1])
 	// AppendEncoded fails only for blocks over minlz.MaxBlockSize (8 MiB);
 	// validation caps a killmail far below that.
-	out, err := minlz.AppendEncoded(out, rec[2:], minlz.LevelFastest)
+	scratch, err := minlz.AppendEncoded(scratch, rec[2:], minlz.LevelFastest)
 	if err != nil {
-		return rec
+		return rec, scratch[:0]
 	}
-	return out
+	return append(make([]byte, 0, len(scratch)), scratch...), scratch
 }
 
 // plainRecord returns the version 1 form of a stored record: b itself

@@ -17,12 +17,16 @@ func TestRecordVersions(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join("..", "testdata", "fixtures", "killmails.jsonl"))
 	require.NoError(t, err)
 	var plain, packed int
+	var scratch []byte
+	kept := map[string][]byte{} // every compressed record, checked again at the end
 	for _, line := range bytes.Split(raw, []byte("\n")) {
 		if len(line) == 0 {
 			continue
 		}
 		v1 := append([]byte{recordV1, flagQuiet}, line...)
-		v2 := compressRecord(v1)
+		var v2 []byte
+		v2, scratch = compressRecord(v1, scratch)
+		kept[string(line)] = v2
 		require.Equal(t, byte(recordV2), v2[0])
 		plain, packed = plain+len(v1), packed+len(v2)
 		for _, rec := range [][]byte{v1, v2} {
@@ -46,6 +50,11 @@ func TestRecordVersions(t *testing.T) {
 			_, err := decodeRecord(7, bad)
 			require.ErrorIs(t, err, ErrCorrupt, "%x", bad[:min(len(bad), 8)])
 		}
+	}
+	for line, v2 := range kept {
+		e, err := decodeRecord(1, v2)
+		require.NoError(t, err)
+		require.Equal(t, line, string(e.JSON), "a later record's compression left this one intact")
 	}
 	assert.Less(t, packed, plain/2, "canonical JSON compresses at least 2x")
 	t.Logf("88 fixtures: %d bytes plain, %d compressed", plain, packed)
