@@ -117,8 +117,9 @@ func (p *Pending) Wait() ([]Result, error) {
 // that order, into one sequential WAL, so a progress cursor in a later
 // batch's KV is never durable without the killmails of an earlier one
 // (Pebble treats a failed WAL write as fatal: there is no later commit
-// after a lost one). Submit blocks while the writer is busy with an
-// earlier group; its error means nothing was queued.
+// after a lost one). Submit blocks only while the writer's queue is full;
+// its error means nothing was queued. Once queued, a batch is committed
+// even if ctx ends.
 func (s *Store) Submit(ctx context.Context, b Batch) (*Pending, error) {
 	o := &op{ctx: ctx, batch: b, results: make([]Result, len(b.Killmails)), done: make(chan struct{})}
 	now := s.cfg.Now()
