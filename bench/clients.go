@@ -72,7 +72,7 @@ type loadReply struct {
 func ServeClientLoad(ctx context.Context, r io.Reader, w io.Writer) error {
 	RaiseFileLimit(1 << 20)
 	if path := os.Getenv(clientProfileEnv); path != "" {
-		stop, err := startProfile(path)
+		stop, err := StartCPUProfile(path)
 		if err != nil {
 			return err
 		}
@@ -102,7 +102,7 @@ func ServeClientLoad(ctx context.Context, r io.Reader, w io.Writer) error {
 		default:
 			rep.Err = "unknown op " + strconv.Quote(req.Op)
 		}
-		rep.CPUSeconds = cpuTime().Seconds()
+		rep.CPUSeconds = CPUTime().Seconds()
 		if err := enc.Encode(rep); err != nil {
 			return fmt.Errorf("bench: client load: %w", err)
 		}
@@ -112,15 +112,16 @@ func ServeClientLoad(ctx context.Context, r io.Reader, w io.Writer) error {
 // clientProfileEnv names the client load's CPU profile file.
 const clientProfileEnv = "WK_BENCH_CLIENT_CPUPROFILE"
 
-// startProfile profiles this process into path until stop.
-func startProfile(path string) (stop func(), err error) {
+// StartCPUProfile profiles this process's CPU into path until stop: the
+// client load's profile and the command's --cpuprofile.
+func StartCPUProfile(path string) (stop func(), err error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("bench: client profile: %w", err)
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		_ = f.Close()
-		return nil, fmt.Errorf("bench: client profile: %w", err)
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
 	}
 	return func() {
 		pprof.StopCPUProfile()

@@ -236,7 +236,7 @@ func (r *runner) fanoutSteps(ctx context.Context, srv *liveServer, load *loadDri
 		}
 		step := FanoutStep{Clients: rep.Clients, ConnectSeconds: time.Since(t0).Seconds()}
 		step.BytesPerClient = float64(heapBytes()-base) / float64(rep.Clients)
-		cpu0 := cpuTime()
+		cpu0 := CPUTime()
 		pub, err := publish(ctx, srv.st, gen, sub.publishSystem(), r.o.PublishRate, r.o.PublishFor)
 		if err != nil {
 			return nil, err
@@ -254,7 +254,7 @@ func (r *runner) fanoutSteps(ctx context.Context, srv *liveServer, load *loadDri
 		if got.Deliveries > 0 {
 			// The collect's wait for the expected deliveries is idle time;
 			// the client load's CPU counts from the connect's reply.
-			step.ServerCPUus = float64((cpuTime() - cpu0).Microseconds()) / float64(got.Deliveries)
+			step.ServerCPUus = float64((CPUTime() - cpu0).Microseconds()) / float64(got.Deliveries)
 			step.ClientCPUus = (got.CPUSeconds - rep.CPUSeconds) * 1e6 / float64(got.Deliveries)
 		}
 		step.DeliveredRatio = 1 // nothing owed, nothing missed

@@ -149,9 +149,9 @@ func (r *runner) runIngest(ctx context.Context) (*IngestResult, *store.Store, er
 	}
 	defer f.Close()
 	r.logf("ingest: importing %d killmails (%.0f MB)", r.o.Killmails, float64(size)/1e6)
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), CPUTime()
 	tally, err := bf.JSONL(ctx, filepath.Base(path), size, bufio.NewReaderSize(f, 1<<20))
-	elapsed, cpu := time.Since(start), cpuTime()-cpu0
+	elapsed, cpu := time.Since(start), CPUTime()-cpu0
 	ts.wg.Wait()
 	_ = os.Remove(path) // gigabytes in the full run; the store has it all now
 	if err != nil {

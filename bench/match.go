@@ -13,8 +13,10 @@ import (
 	"github.com/wanderer-industries/wanderer-kills-go/store"
 )
 
-// cpuTime is the CPU time this process has used (user and system).
-func cpuTime() time.Duration {
+// CPUTime is the CPU time this process has used, user and system (0 if
+// the kernel will not say): a steadier figure than wall time on a shared
+// machine.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
@@ -78,14 +80,14 @@ func (r *runner) match(st *store.Store) (*MatchResult, error) {
 		matched int
 		rounds  int
 	)
-	cpu0 := cpuTime()
+	cpu0 := CPUTime()
 	for rounds == 0 || elapsed < r.o.MatchFor {
 		d, m := hub.MatchTime(kms)
 		elapsed += d
 		matched += m
 		rounds++
 	}
-	cpu := cpuTime() - cpu0
+	cpu := CPUTime() - cpu0
 	total := float64(rounds * len(kms))
 	res := &MatchResult{
 		Subscribers:        subs,

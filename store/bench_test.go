@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -44,7 +43,7 @@ func BenchmarkAppendDurable(b *testing.B) {
 		kms[i] = g.Next()
 	}
 	b.ResetTimer()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), bench.CPUTime()
 	var wg sync.WaitGroup
 	work := make(chan []*store.Killmail, 64)
 	for range 8 {
@@ -65,17 +64,7 @@ func BenchmarkAppendDurable(b *testing.B) {
 	close(work)
 	wg.Wait()
 	b.ReportMetric(float64(len(kms))/time.Since(start).Seconds(), "killmails/s")
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(len(kms)), "cpu-µs/killmail")
-}
-
-// cpuTime returns the CPU time this process has used, user and system:
-// a steadier figure than wall time on a shared machine.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((bench.CPUTime()-cpu0).Microseconds())/float64(len(kms)), "cpu-µs/killmail")
 }
 
 // BenchmarkGetByID looks killmails up by id in the store of 1M, opened

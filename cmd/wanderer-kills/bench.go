@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -107,7 +106,7 @@ func runBench(ctx context.Context, args []string, env func(string) string, stdou
 		return err
 	}
 	if f.cpuProfile != "" {
-		stop, err := startCPUProfile(f.cpuProfile)
+		stop, err := bench.StartCPUProfile(f.cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -179,22 +178,6 @@ func counts(flag, list string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
-}
-
-// startCPUProfile profiles the process into path until stop.
-func startCPUProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		_ = f.Close()
-	}, nil
 }
 
 // gitCommit describes the checkout the bench runs in (the report's
