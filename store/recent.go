@@ -127,9 +127,6 @@ func (r *recent) warm(ctx context.Context, db *pebble.DB) error {
 		if err != nil {
 			return err
 		}
-		if &rec[0] == &it.Value()[0] {
-			rec = append([]byte(nil), rec...) // a version 1 record: Pebble's buffer
-		}
 		loaded = append(loaded, rec)
 		room -= len(rec)
 	}
