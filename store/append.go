@@ -252,12 +252,16 @@ func (s *Store) writer() {
 	}
 }
 
-// indexDepth bounds the committed groups waiting for the indexer. Two keep
-// the writer busy while one is indexed; more would only add latency.
-const indexDepth = 2
+// indexDepth bounds the applied groups waiting for their WAL sync and the
+// indexer. The writer applies the next groups while earlier ones sync
+// (Pebble folds their syncs into one), so a few in flight keep both the
+// writer and the disk busy; more would only add latency.
+const indexDepth = 4
 
-// committed is a synced group on its way to the indexer.
+// committed is an applied group on its way to the indexer, which waits for
+// its WAL sync (batch.SyncWait) before indexing and publishing it.
 type committed struct {
+	batch *pebble.Batch
 	group []*op
 	docs  []index.Doc
 	// recs are the records written, by offset, for the recent cache.
@@ -272,12 +276,29 @@ type offsetRecord struct {
 	rec []byte
 }
 
-// indexer indexes committed groups in commit order, then publishes them:
-// head advances, callers return and tail readers wake only once a group's
-// killmails are both durable and indexed.
+// indexer waits for each applied group's WAL sync, in commit order, then
+// indexes and publishes it: head advances, callers return and tail readers
+// wake only once a group's killmails are both durable and indexed.
 func (s *Store) indexer(done chan<- struct{}) {
 	defer close(done)
 	for c := range s.indexed {
+		err := c.batch.SyncWait()
+		c.batch.Close()
+		if err != nil {
+			// Pebble treats a failed WAL write or sync as fatal, so this
+			// is not expected; should it happen, these killmails may not
+			// be durable and the writer has moved past them: fail them
+			// and every later write rather than publish any of them.
+			s.fail(fmt.Errorf("store: commit: %w", err))
+		}
+		if err := s.failed(); err != nil {
+			for _, o := range c.group {
+				o.err = err
+				close(o.done)
+			}
+			s.inflight.Done()
+			continue
+		}
 		for _, d := range c.docs {
 			s.indexAdd(d)
 		}
@@ -295,6 +316,22 @@ func (s *Store) indexer(done chan<- struct{}) {
 		}
 		s.inflight.Done()
 	}
+}
+
+// fail marks the store as taking no more writes because of err; the first
+// failure is kept.
+func (s *Store) fail(err error) {
+	if s.broken.CompareAndSwap(nil, &err) {
+		s.log.Error("commit failed; the store takes no more writes", "err", err)
+	}
+}
+
+// failed returns the failure recorded by fail, or nil.
+func (s *Store) failed() error {
+	if p := s.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // drain finishes the ops queued before Close.
@@ -339,6 +376,10 @@ func (s *Store) runCustom(o *op) {
 	// A custom op reads and re-indexes what earlier groups wrote: let the
 	// indexer catch up first.
 	s.inflight.Wait()
+	if err := s.failed(); err != nil {
+		o.err = err
+		return
+	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	after, err := o.apply(b)
@@ -358,8 +399,14 @@ func (s *Store) runCustom(o *op) {
 // commit failure every op of the group fails and the offsets handed out
 // are taken back, so the log stays dense.
 func (s *Store) commitAppends(group []*op) {
+	if err := s.failed(); err != nil {
+		for _, o := range group {
+			o.err = err
+			close(o.done)
+		}
+		return
+	}
 	b := s.db.NewBatch()
-	defer b.Close()
 	next := s.next
 	pending := make(map[int64]*Result) // ids written earlier in this group
 	c := &committed{group: group}
@@ -375,19 +422,32 @@ func (s *Store) commitAppends(group []*op) {
 	if err == nil && next != s.next {
 		err = b.Set(keyHead, binary.BigEndian.AppendUint64(nil, next-1), nil)
 	}
+	applyErr := false
 	if err == nil {
-		err = b.Commit(pebble.Sync)
+		// Applied (visible to the writer's own reads) but not yet synced:
+		// the indexer waits for the sync before anything is published, so
+		// the writer can stage the next group meanwhile.
+		err = s.db.ApplyNoSyncWait(b, pebble.Sync)
+		applyErr = err != nil
 	}
 	if err != nil {
 		err = fmt.Errorf("store: commit: %w", err)
+		if applyErr {
+			// Pebble may hold the batch in its commit queue: it is not
+			// closed, and the store takes no more writes.
+			s.fail(err)
+		} else {
+			b.Close()
+		}
 		for _, o := range group {
 			o.err = err
 			close(o.done)
 		}
 		return
 	}
+	c.batch = b
 	// The dedup state moves on now, for the next group; the index, head
-	// and callers follow on the indexer.
+	// and callers follow on the indexer once the group is durable.
 	for _, d := range c.docs {
 		s.remember(d.KillmailID)
 	}

@@ -3,9 +3,10 @@
 // killmail id and by kill time, persisted key-value cursors, retention, and
 // the roaring-bitmap index kept consistent with the data.
 //
-// Every accepted write goes through one group-commit writer that syncs the
-// WAL; only after that commit returns does the write count as accepted,
-// become visible to tail readers (Head, Changed, Read) and reach the index.
+// Every accepted write goes through one group-commit writer, which applies
+// each group to Pebble and moves on to the next while the WAL syncs; only
+// once a group's sync is done does it count as accepted, reach the index
+// and become visible to tail readers (Head, Changed, Read).
 // A kill -9 therefore loses no accepted write and leaves no half-written
 // killmail.
 //
@@ -124,12 +125,16 @@ type Store struct {
 	ops  chan *op
 	stop chan struct{}
 	done chan struct{}
-	// indexed carries committed groups from the writer to the indexer,
-	// which indexes them, advances head and releases their callers, while
-	// the writer already commits the next group. inflight counts the
-	// groups handed over and not yet indexed (writer-side Add and Wait).
+	// indexed carries applied groups from the writer to the indexer,
+	// which waits for their WAL sync, indexes them, advances head and
+	// releases their callers, while the writer already applies the next
+	// groups. inflight counts the groups handed over and not yet indexed
+	// (writer-side Add and Wait).
 	indexed  chan *committed
 	inflight sync.WaitGroup
+	// broken is the commit failure after which the store takes no more
+	// writes: a group the writer applied did not become durable.
+	broken atomic.Pointer[error]
 
 	// recent holds the newest records; warming fills it after Open and
 	// is stopped by Close.
