@@ -110,16 +110,30 @@ func appendSet(b []byte, ids []int64) []byte {
 	if len(ids) == 0 {
 		return append(b, 0)
 	}
-	var stack [64]int64
-	sorted := append(stack[:0], ids...)
-	slices.Sort(sorted)
-	sorted = slices.Compact(sorted)
+	sorted := ids
+	if !increasing(ids) {
+		var stack [64]int64
+		sorted = append(stack[:0], ids...)
+		slices.Sort(sorted)
+		sorted = slices.Compact(sorted)
+	}
 	b = binary.AppendUvarint(b, uint64(len(sorted)))
 	b = binary.AppendVarint(b, sorted[0])
 	for i := 1; i < len(sorted); i++ {
 		b = binary.AppendUvarint(b, uint64(sorted[i])-uint64(sorted[i-1]))
 	}
 	return b
+}
+
+// increasing reports whether ids is sorted ascending without repeats, as
+// the store's docs come: then appendSet needs no sorted copy.
+func increasing(ids []int64) bool {
+	for i := 1; i < len(ids); i++ {
+		if ids[i] <= ids[i-1] {
+			return false
+		}
+	}
+	return true
 }
 
 // walkDims calls fn (when not nil) for every dimension value encoded at the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -124,7 +125,7 @@ func (s *Store) Submit(ctx context.Context, b Batch) (*Pending, error) {
 	o := &op{ctx: ctx, batch: b, results: make([]Result, len(b.Killmails)), done: make(chan struct{})}
 	now := s.cfg.Now()
 	o.prep = make([]prepared, len(b.Killmails))
-	var scratch []byte
+	var arena []byte // the batch's compressed records
 	for i, km := range b.Killmails {
 		km.Normalize()
 		if err := km.Validate(now); err != nil {
@@ -137,7 +138,7 @@ func (s *Store) Submit(ctx context.Context, b Batch) (*Pending, error) {
 			continue
 		}
 		var stored []byte
-		stored, scratch = compressRecord(rec, scratch)
+		stored, arena = compressRecord(rec, arena)
 		o.prep[i] = prepared{km: km, rec: rec, stored: stored, doc: docOf(km)}
 	}
 	if err := s.enqueue(ctx, o); err != nil {
@@ -586,7 +587,7 @@ func putKV(b *pebble.Batch, kv map[string][]byte) error {
 
 // docOf extracts what the index knows of a killmail. Offset is set later.
 func docOf(km *Killmail) index.Doc {
-	return index.Doc{
+	d := index.Doc{
 		KillmailID:   km.KillmailID,
 		Time:         km.KillTime.Unix(),
 		System:       km.SystemID,
@@ -596,4 +597,10 @@ func docOf(km *Killmail) index.Doc {
 		Alliances:    km.Alliances(),
 		Value:        km.TotalValue(),
 	}
+	// Sorted once here, the lists need no sorted copy when the doc is
+	// encoded for Pebble and again for the index.
+	slices.Sort(d.Characters)
+	slices.Sort(d.Corporations)
+	slices.Sort(d.Alliances)
+	return d
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -67,7 +68,49 @@ type jsonAppender struct {
 
 func (e *jsonAppender) raw(s string) { e.b = append(e.b, s...) }
 
-func (e *jsonAppender) int(v int64) { e.b = strconv.AppendInt(e.b, v, 10) }
+func (e *jsonAppender) int(v int64) { e.b = appendInt(e.b, v) }
+
+// appendInt appends v in decimal, as strconv.AppendInt(b, v, 10) does,
+// but writes the digits in place: a killmail has a few hundred ids and
+// counts, and strconv's copy out of its own buffer showed in profiles.
+func appendInt(b []byte, v int64) []byte {
+	u := uint64(v)
+	if v < 0 {
+		b = append(b, '-')
+		u = -u
+	}
+	n := 1
+	for x := u; x >= 10; x /= 10 {
+		n++
+	}
+	at := len(b)
+	b = slices.Grow(b, n)[:at+n]
+	i := at + n
+	for u >= 100 {
+		q := u / 100
+		r := (u - q*100) * 2
+		i -= 2
+		b[i], b[i+1] = digitPairs[r], digitPairs[r+1]
+		u = q
+	}
+	if u >= 10 {
+		b[i-2], b[i-1] = digitPairs[u*2], digitPairs[u*2+1]
+	} else {
+		b[i-1] = byte('0' + u)
+	}
+	return b
+}
+
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 func (e *jsonAppender) optInt(key string, v int64) {
 	if v != 0 {

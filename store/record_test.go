@@ -17,7 +17,7 @@ func TestRecordVersions(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join("..", "testdata", "fixtures", "killmails.jsonl"))
 	require.NoError(t, err)
 	var plain, packed int
-	var scratch []byte
+	var arena []byte            // shared by the records, as in a batch
 	kept := map[string][]byte{} // every compressed record, checked again at the end
 	for _, line := range bytes.Split(raw, []byte("\n")) {
 		if len(line) == 0 {
@@ -25,7 +25,7 @@ func TestRecordVersions(t *testing.T) {
 		}
 		v1 := append([]byte{recordV1, flagQuiet}, line...)
 		var v2 []byte
-		v2, scratch = compressRecord(v1, scratch)
+		v2, arena = compressRecord(v1, arena)
 		kept[string(line)] = v2
 		require.Equal(t, byte(recordV2), v2[0])
 		plain, packed = plain+len(v1), packed+len(v2)
