@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -80,7 +81,7 @@ type op struct {
 type prepared struct {
 	km *Killmail
 	// rec is the log record (see newRecord) and stored its compressed
-	// form written to Pebble; putRecord sets the flags of both.
+	// form written to Pebble; the writer sets the flags of both.
 	rec, stored []byte
 	doc         index.Doc
 }
@@ -138,7 +139,7 @@ func (s *Store) Submit(ctx context.Context, b Batch) (*Pending, error) {
 			continue
 		}
 		var stored []byte
-		stored, arena = compressRecord(rec, arena)
+		stored, arena = compressRecord(rec, arena, len(b.Killmails)-i-1)
 		o.prep[i] = prepared{km: km, rec: rec, stored: stored, doc: docOf(km)}
 	}
 	if err := s.enqueue(ctx, o); err != nil {
@@ -188,8 +189,9 @@ func (s *Store) Update(ctx context.Context, offset uint64, km *Killmail, kv map[
 		if err := dropStaleTime(b, oldKM, merged); err != nil {
 			return nil, err
 		}
-		stored, _ := compressRecord(rec, nil)
-		if err := s.putRecord(b, flags, prepared{km: merged, rec: rec, stored: stored, doc: doc}); err != nil {
+		stored, _ := compressRecord(rec, nil, 0)
+		rec[1], stored[1] = flags, flags
+		if err := putRecords(b, []prepared{{km: merged, rec: rec, stored: stored, doc: doc}}); err != nil {
 			return nil, err
 		}
 		if err := putKV(b, kv); err != nil {
@@ -412,13 +414,17 @@ func (s *Store) commitAppends(group []*op) {
 	pending := make(map[int64]*Result) // ids written earlier in this group
 	c := &committed{group: group}
 	var err error
+	var writes []prepared
 	for _, o := range group {
-		if err = s.stageAppend(b, o, &next, pending, c); err != nil {
+		if err = s.stageAppend(b, o, &next, pending, c, &writes); err != nil {
 			break
 		}
 		if err = putKV(b, o.batch.KV); err != nil {
 			break
 		}
+	}
+	if err == nil {
+		err = putRecords(b, writes)
 	}
 	if err == nil && next != s.next {
 		err = b.Set(keyHead, binary.BigEndian.AppendUint64(nil, next-1), nil)
@@ -460,7 +466,7 @@ func (s *Store) commitAppends(group []*op) {
 	s.indexed <- c
 }
 
-func (s *Store) stageAppend(b *pebble.Batch, o *op, next *uint64, pending map[int64]*Result, c *committed) error {
+func (s *Store) stageAppend(b *pebble.Batch, o *op, next *uint64, pending map[int64]*Result, c *committed, writes *[]prepared) error {
 	var flags byte
 	if o.batch.Quiet {
 		flags = flagQuiet
@@ -497,9 +503,8 @@ func (s *Store) stageAppend(b *pebble.Batch, o *op, next *uint64, pending map[in
 		}
 		res.Offset = off
 		p.doc.Offset = off
-		if err := s.putRecord(b, flags, *p); err != nil {
-			return err
-		}
+		p.rec[1], p.stored[1] = flags, flags
+		*writes = append(*writes, *p)
 		pending[p.km.KillmailID] = res
 		c.docs = append(c.docs, p.doc)
 		c.recs = append(c.recs, offsetRecord{off, p.rec})
@@ -531,19 +536,48 @@ func (s *Store) existing(id int64) (uint64, *Killmail, error) {
 	return off, km, nil
 }
 
-func (s *Store) putRecord(b *pebble.Batch, flags byte, p prepared) error {
-	off := p.doc.Offset
-	p.rec[1], p.stored[1] = flags, flags
-	if err := b.Set(logKey(off), p.stored, nil); err != nil {
-		return err
+// putRecords writes the keys of records whose flags and offsets are set:
+// the log record, the index doc, the id and the time key of each. Pebble
+// inserts a batch into its memtable in batch order, and an insert next to
+// the one before it reuses that one's search, so the keys go in class by
+// class, each class in ascending order, rather than record by record.
+func putRecords(b *pebble.Batch, ps []prepared) error {
+	type idKeyed struct {
+		unix, id int64
+		off      uint64
 	}
-	if err := b.Set(docKey(off), p.doc.AppendBinary(nil), nil); err != nil {
-		return err
+	ids := make([]idKeyed, len(ps))
+	var key [17]byte
+	var val []byte
+	for i := range ps {
+		p := &ps[i]
+		off := p.doc.Offset
+		ids[i] = idKeyed{p.km.KillTime.Unix(), p.km.KillmailID, off}
+		if err := b.Set(putU64Key(key[:], prefixLog, off), p.stored, nil); err != nil {
+			return err
+		}
 	}
-	if err := b.Set(idKey(p.km.KillmailID), binary.BigEndian.AppendUint64(nil, off), nil); err != nil {
-		return err
+	for i := range ps {
+		val = ps[i].doc.AppendBinary(val[:0])
+		if err := b.Set(putU64Key(key[:], prefixDoc, ps[i].doc.Offset), val, nil); err != nil {
+			return err
+		}
 	}
-	return b.Set(timeKey(p.km.KillTime.Unix(), p.km.KillmailID), binary.BigEndian.AppendUint64(nil, off), nil)
+	slices.SortFunc(ids, func(a, b idKeyed) int { return cmp.Compare(a.id, b.id) })
+	for _, k := range ids {
+		val = binary.BigEndian.AppendUint64(val[:0], k.off)
+		if err := b.Set(putU64Key(key[:], prefixID, uint64(k.id)), val, nil); err != nil {
+			return err
+		}
+	}
+	slices.SortFunc(ids, func(a, b idKeyed) int { return cmp.Or(cmp.Compare(a.unix, b.unix), cmp.Compare(a.id, b.id)) })
+	for _, k := range ids {
+		val = binary.BigEndian.AppendUint64(val[:0], k.off)
+		if err := b.Set(putTimeKey(key[:], k.unix, k.id), val, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dropStaleTime deletes the old time key when a replacement copy of a
@@ -587,20 +621,32 @@ func putKV(b *pebble.Batch, kv map[string][]byte) error {
 
 // docOf extracts what the index knows of a killmail. Offset is set later.
 func docOf(km *Killmail) index.Doc {
-	d := index.Doc{
-		KillmailID:   km.KillmailID,
-		Time:         km.KillTime.Unix(),
-		System:       km.SystemID,
-		ShipType:     km.Victim.ShipTypeID,
-		Characters:   km.Characters(),
-		Corporations: km.Corporations(),
-		Alliances:    km.Alliances(),
+	return index.Doc{
+		KillmailID: km.KillmailID,
+		Time:       km.KillTime.Unix(),
+		System:     km.SystemID,
+		ShipType:   km.Victim.ShipTypeID,
+		// Sorted sets: the doc's encodings (for Pebble and the index) then
+		// need no sorted copy of their own.
+		Characters:   idSet(km, km.Victim.CharacterID, func(a *Attacker) int64 { return a.CharacterID }),
+		Corporations: idSet(km, km.Victim.CorporationID, func(a *Attacker) int64 { return a.CorporationID }),
+		Alliances:    idSet(km, km.Victim.AllianceID, func(a *Attacker) int64 { return a.AllianceID }),
 		Value:        km.TotalValue(),
 	}
-	// Sorted once here, the lists need no sorted copy when the doc is
-	// encoded for Pebble and again for the index.
-	slices.Sort(d.Characters)
-	slices.Sort(d.Corporations)
-	slices.Sort(d.Alliances)
-	return d
+}
+
+// idSet returns the victim's id and the attackers' ids picked by pick,
+// sorted, without repeats or zeros.
+func idSet(km *Killmail, victim int64, pick func(*Attacker) int64) []int64 {
+	out := make([]int64, 0, 1+len(km.Attackers))
+	if victim > 0 {
+		out = append(out, victim)
+	}
+	for i := range km.Attackers {
+		if id := pick(&km.Attackers[i]); id > 0 {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

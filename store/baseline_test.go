@@ -31,7 +31,7 @@ func pebbleFloor(b *testing.B, keys bool) {
 	var recs [][]byte
 	for _, l := range bytes.Split(raw, []byte("\n")) {
 		if len(l) > 0 {
-			stored, _ := compressRecord(append([]byte{recordV1, 0}, l...), nil)
+			stored, _ := compressRecord(append([]byte{recordV1, 0}, l...), nil, 0)
 			recs = append(recs, stored)
 		}
 	}

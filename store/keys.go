@@ -24,11 +24,14 @@ var (
 	keyTrimmed = []byte("m/trimmed")
 )
 
-func u64Key(prefix byte, v uint64) []byte {
-	k := make([]byte, 9)
-	k[0] = prefix
-	binary.BigEndian.PutUint64(k[1:], v)
-	return k
+func u64Key(prefix byte, v uint64) []byte { return putU64Key(make([]byte, 9), prefix, v) }
+
+// putU64Key writes the key of v under prefix into buf (at least 9 bytes)
+// and returns it.
+func putU64Key(buf []byte, prefix byte, v uint64) []byte {
+	buf[0] = prefix
+	binary.BigEndian.PutUint64(buf[1:9], v)
+	return buf[:9]
 }
 
 func logKey(off uint64) []byte { return u64Key(prefixLog, off) }
@@ -45,12 +48,15 @@ func idKey(id int64) []byte { return u64Key(prefixID, uint64(id)) }
 
 // timeKey orders by kill time then id. Kill times are after 2003, so the
 // unix seconds are positive and sort as unsigned.
-func timeKey(unix int64, id int64) []byte {
-	k := make([]byte, 17)
-	k[0] = prefixTime
-	binary.BigEndian.PutUint64(k[1:], uint64(unix))
-	binary.BigEndian.PutUint64(k[9:], uint64(id))
-	return k
+func timeKey(unix int64, id int64) []byte { return putTimeKey(make([]byte, 17), unix, id) }
+
+// putTimeKey writes timeKey(unix, id) into buf (at least 17 bytes) and
+// returns it.
+func putTimeKey(buf []byte, unix, id int64) []byte {
+	buf[0] = prefixTime
+	binary.BigEndian.PutUint64(buf[1:9], uint64(unix))
+	binary.BigEndian.PutUint64(buf[9:17], uint64(id))
+	return buf[:17]
 }
 
 func kvKey(key string) []byte {
@@ -122,16 +128,18 @@ func newRecord(km *Killmail) ([]byte, error) {
 // compressRecord returns the version 2 form of a version 1 record. It is
 // written into arena's spare capacity, or into a fresh arena when that is
 // short, and the arena comes back for the next record: the records of a
-// batch share a few allocations instead of one each (and no copy). The
-// returned slice's capacity ends with it, so appending to it never
-// touches a neighbour.
-func compressRecord(rec, arena []byte) (stored, grown []byte) {
+// batch share a few allocations instead of one each (and no copy). more
+// is how many records will follow this one into the arena; a fresh arena
+// leaves room for them at a typical ratio. The returned slice's capacity
+// ends with it, so appending to it never touches a neighbour.
+func compressRecord(rec, arena []byte, more int) (stored, grown []byte) {
 	need := 2 + minlz.MaxEncodedLen(len(rec)-2)
 	if need < 0 {
 		return rec, arena // too large to compress; validation prevents it
 	}
 	if cap(arena)-len(arena) < need {
-		arena = make([]byte, 0, max(need, arenaSize))
+		// JSON records shrink to about a quarter; a third leaves slack.
+		arena = make([]byte, 0, need+min(more*(need/3), arenaSize))
 	}
 	start := len(arena)
 	arena = append(arena, recordV2, rec[1])
@@ -145,8 +153,8 @@ func compressRecord(rec, arena []byte) (stored, grown []byte) {
 	return arena[start:len(arena):len(arena)], arena
 }
 
-// arenaSize is the size of a fresh compressRecord arena: room for a
-// hundred or so typical records.
+// arenaSize caps the room a fresh compressRecord arena keeps for the
+// records that follow.
 const arenaSize = 128 << 10
 
 // plainRecord returns the version 1 form of a stored record of either

@@ -25,7 +25,7 @@ func TestRecordVersions(t *testing.T) {
 		}
 		v1 := append([]byte{recordV1, flagQuiet}, line...)
 		var v2 []byte
-		v2, arena = compressRecord(v1, arena)
+		v2, arena = compressRecord(v1, arena, 3)
 		kept[string(line)] = v2
 		require.Equal(t, byte(recordV2), v2[0])
 		plain, packed = plain+len(v1), packed+len(v2)
