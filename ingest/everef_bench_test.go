@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -116,21 +115,14 @@ func benchFile(b *testing.B, path string, setup func() runner) {
 		require.NoError(b, err)
 		fi, err := f.Stat()
 		require.NoError(b, err)
-		start, cpuStart := time.Now(), cpuTime(b)
+		start, cpuStart := time.Now(), bench.CPUTime()
 		n, err := fn(context.Background(), f, fi.Size())
 		elapsed += time.Since(start)
-		cpu += cpuTime(b) - cpuStart
+		cpu += bench.CPUTime() - cpuStart
 		_ = f.Close()
 		require.NoError(b, err)
 		total += n
 	}
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "killmails/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(total), "cpu-µs/killmail")
-}
-
-// cpuTime is the user and system CPU time this process has used.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
