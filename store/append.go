@@ -409,12 +409,24 @@ func (s *Store) commitAppends(group []*op) {
 		}
 		return
 	}
-	b := s.db.NewBatch()
+	// Sized for the group up front: a batch grows by doubling otherwise,
+	// copying itself each time.
+	size, n := 0, 0
+	for _, o := range group {
+		for i := range o.prep {
+			size += len(o.prep[i].stored) + batchOverhead
+		}
+		n += len(o.prep)
+	}
+	b := s.db.NewBatchWithSize(size)
 	next := s.next
-	pending := make(map[int64]*Result) // ids written earlier in this group
+	// pending holds the ids written earlier in this group; the map is the
+	// writer's, kept from group to group.
+	pending := s.pending
+	clear(pending)
 	c := &committed{group: group}
 	var err error
-	var writes []prepared
+	writes := make([]prepared, 0, n)
 	for _, o := range group {
 		if err = s.stageAppend(b, o, &next, pending, c, &writes); err != nil {
 			break
@@ -535,6 +547,10 @@ func (s *Store) existing(id int64) (uint64, *Killmail, error) {
 	}
 	return off, km, nil
 }
+
+// batchOverhead is what a record adds to a batch beside its stored bytes:
+// its doc (about 150 bytes) and four keys with their headers and values.
+const batchOverhead = 256
 
 // putRecords writes the keys of records whose flags and offsets are set:
 // the log record, the index doc, the id and the time key of each. Pebble

@@ -150,7 +150,10 @@ type Store struct {
 	// head is the highest accepted (durable) offset; 0 when empty.
 	head atomic.Uint64
 	// next is the offset the writer hands out next. Writer-owned.
-	next    uint64
+	next uint64
+	// pending is the writer's map of the ids a group has written so far
+	// (see commitAppends), reused from group to group.
+	pending map[int64]*Result
 	trimmed atomic.Uint64
 
 	changedMu sync.Mutex
@@ -186,6 +189,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		done:    make(chan struct{}),
 		indexed: make(chan *committed, indexDepth),
 		changed: make(chan struct{}),
+		pending: make(map[int64]*Result),
 	}
 	if err := s.init(ctx); err != nil {
 		_ = db.Close()
