@@ -556,7 +556,9 @@ const batchOverhead = 256
 // the log record, the index doc, the id and the time key of each. Pebble
 // inserts a batch into its memtable in batch order, and an insert next to
 // the one before it reuses that one's search, so the keys go in class by
-// class, each class in ascending order, rather than record by record.
+// class rather than record by record: log records and docs in the order
+// of their offsets as handed out (ascending but for a replaced copy's),
+// then the id keys and the time keys sorted.
 func putRecords(b *pebble.Batch, ps []prepared) error {
 	type idKeyed struct {
 		unix, id int64
@@ -636,33 +638,17 @@ func putKV(b *pebble.Batch, kv map[string][]byte) error {
 }
 
 // docOf extracts what the index knows of a killmail. Offset is set later.
+// Its id lists are sorted sets, so the doc's encodings (for Pebble and for
+// the index) need no sorted copy of their own.
 func docOf(km *Killmail) index.Doc {
 	return index.Doc{
-		KillmailID: km.KillmailID,
-		Time:       km.KillTime.Unix(),
-		System:     km.SystemID,
-		ShipType:   km.Victim.ShipTypeID,
-		// Sorted sets: the doc's encodings (for Pebble and the index) then
-		// need no sorted copy of their own.
-		Characters:   idSet(km, km.Victim.CharacterID, func(a *Attacker) int64 { return a.CharacterID }),
-		Corporations: idSet(km, km.Victim.CorporationID, func(a *Attacker) int64 { return a.CorporationID }),
-		Alliances:    idSet(km, km.Victim.AllianceID, func(a *Attacker) int64 { return a.AllianceID }),
+		KillmailID:   km.KillmailID,
+		Time:         km.KillTime.Unix(),
+		System:       km.SystemID,
+		ShipType:     km.Victim.ShipTypeID,
+		Characters:   km.Characters(),
+		Corporations: km.Corporations(),
+		Alliances:    km.Alliances(),
 		Value:        km.TotalValue(),
 	}
-}
-
-// idSet returns the victim's id and the attackers' ids picked by pick,
-// sorted, without repeats or zeros.
-func idSet(km *Killmail, victim int64, pick func(*Attacker) int64) []int64 {
-	out := make([]int64, 0, 1+len(km.Attackers))
-	if victim > 0 {
-		out = append(out, victim)
-	}
-	for i := range km.Attackers {
-		if id := pick(&km.Attackers[i]); id > 0 {
-			out = append(out, id)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }

@@ -146,11 +146,11 @@ func compressRecord(rec, arena []byte, more int) (stored, grown []byte) {
 	// AppendEncoded fails only for blocks over minlz.MaxBlockSize (8 MiB);
 	// validation caps a killmail far below that. With room reserved
 	// above, it writes in place.
-	arena, err := minlz.AppendEncoded(arena, rec[2:], minlz.LevelFastest)
+	out, err := minlz.AppendEncoded(arena, rec[2:], minlz.LevelFastest)
 	if err != nil {
 		return rec, arena[:start]
 	}
-	return arena[start:len(arena):len(arena)], arena
+	return out[start:len(out):len(out)], out
 }
 
 // arenaSize caps the room a fresh compressRecord arena keeps for the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -270,56 +271,37 @@ func (k *Killmail) Normalize() {
 }
 
 // Characters returns the distinct character ids of the victim and the
-// attackers, in order of appearance.
+// attackers, ascending.
 func (k *Killmail) Characters() []int64 {
-	return k.distinct(func(v *Victim) int64 { return v.CharacterID }, func(a *Attacker) int64 { return a.CharacterID })
+	return k.idSet(k.Victim.CharacterID, func(a *Attacker) int64 { return a.CharacterID })
 }
 
 // Corporations returns the distinct corporation ids of the victim and the
-// attackers.
+// attackers, ascending.
 func (k *Killmail) Corporations() []int64 {
-	return k.distinct(func(v *Victim) int64 { return v.CorporationID }, func(a *Attacker) int64 { return a.CorporationID })
+	return k.idSet(k.Victim.CorporationID, func(a *Attacker) int64 { return a.CorporationID })
 }
 
 // Alliances returns the distinct alliance ids of the victim and the
-// attackers.
+// attackers, ascending.
 func (k *Killmail) Alliances() []int64 {
-	return k.distinct(func(v *Victim) int64 { return v.AllianceID }, func(a *Attacker) int64 { return a.AllianceID })
+	return k.idSet(k.Victim.AllianceID, func(a *Attacker) int64 { return a.AllianceID })
 }
 
-func (k *Killmail) distinct(victim func(*Victim) int64, attacker func(*Attacker) int64) []int64 {
+// idSet returns victim and the attackers' ids picked by pick, sorted,
+// without repeats or zeros: one sort, even for fleet fights of hundreds.
+func (k *Killmail) idSet(victim int64, pick func(*Attacker) int64) []int64 {
 	out := make([]int64, 0, 1+len(k.Attackers))
-	add := func(id int64) {
-		if id <= 0 {
-			return
-		}
-		for _, have := range out {
-			if have == id {
-				return
-			}
-		}
-		out = append(out, id)
-	}
-	add(victim(&k.Victim))
-	if len(k.Attackers) > 64 {
-		// Blobs of hundreds: a set keeps this linear.
-		seen := make(map[int64]struct{}, len(k.Attackers)+1)
-		for _, id := range out {
-			seen[id] = struct{}{}
-		}
-		for i := range k.Attackers {
-			id := attacker(&k.Attackers[i])
-			if _, ok := seen[id]; id > 0 && !ok {
-				seen[id] = struct{}{}
-				out = append(out, id)
-			}
-		}
-		return out
+	if victim > 0 {
+		out = append(out, victim)
 	}
 	for i := range k.Attackers {
-		add(attacker(&k.Attackers[i]))
+		if id := pick(&k.Attackers[i]); id > 0 {
+			out = append(out, id)
+		}
 	}
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // TotalValue is zkb.totalValue, or 0 without a zkb block.
