@@ -117,8 +117,8 @@ func newCache[K comparable, V any]() *ttlcache.Cache[K, V] {
 	return ttlcache.New(ttlcache.WithDisableTouchOnHit[K, V]())
 }
 
-// Run loads the persisted names, runs the cache janitors (expired names
-// leave memory within a minute) and writes newly
+// Run loads the persisted names, drops expired cache entries (they leave
+// memory within a minute) and writes newly
 // learned names to Config.NameStore every FlushInterval. It blocks until
 // ctx ends, then stops the lookups still in flight, writes the last names
 // and returns nil. Call it once.
@@ -126,10 +126,10 @@ func (c *Client) Run(ctx context.Context) error {
 	if _, err := c.LoadNames(ctx); err != nil && ctx.Err() == nil {
 		c.log.ErrorContext(ctx, "loading persisted names", "err", err)
 	}
-	var janitors sync.WaitGroup
-	for _, start := range []func(){c.names.Start, c.entities.Start, c.systems.Start, c.killmails.Start} {
-		janitors.Go(start)
-	}
+	// The caches' expired entries are dropped here each minute rather than
+	// by ttlcache's own janitors (Start/Stop): a Stop that comes before its
+	// Start goroutine has begun is lost, and a Run cancelled at once (serve
+	// failing to listen) then waited for that janitor forever.
 	flush := time.NewTicker(c.cfg.FlushInterval)
 	defer flush.Stop()
 	prune := time.NewTicker(time.Minute)
@@ -142,17 +142,16 @@ func (c *Client) Run(ctx context.Context) error {
 			c.flushLogged(ctx)
 		case now := <-prune.C:
 			c.snap.prune(now)
+			c.names.DeleteExpired()
+			c.entities.DeleteExpired()
+			c.systems.DeleteExpired()
+			c.killmails.DeleteExpired()
 		}
 	}
 	c.close()
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	c.flushLogged(fctx)
-	c.names.Stop()
-	c.entities.Stop()
-	c.systems.Stop()
-	c.killmails.Stop()
-	janitors.Wait()
 	return nil
 }
 

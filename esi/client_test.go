@@ -444,3 +444,24 @@ func TestConfigValidate(t *testing.T) {
 	require.Error(t, esi.Config{BaseURL: "esi.evetech.net"}.Validate())
 	require.Error(t, esi.Config{Timeout: -1}.Validate())
 }
+
+// A Run whose context ends at once (serve failing to listen right after
+// starting) must still return: ttlcache's janitors lost a Stop that came
+// before their Start and kept Run waiting forever.
+func TestRunReturnsWhenCancelledAtOnce(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	for range 200 {
+		c := esi.New(srv.Client(), esi.Config{BaseURL: srv.URL}, nil)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("Run did not return after its context ended")
+		}
+	}
+}
