@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -62,13 +63,32 @@ func freePort(t *testing.T) int {
 type proc struct {
 	cmd  *exec.Cmd
 	base string
-	logs *bytes.Buffer
+	logs *syncBuffer
 	done chan struct{}
 }
 
 func startServe(t *testing.T, dataDir string, up *fakeupstream.Server, extra ...string) *proc {
 	t.Helper()
-	port := freePort(t)
+	// freePort's port is free when it returns, not necessarily when serve
+	// binds it (another test may take it in between): such a serve exits
+	// at once, and a new port is tried.
+	for try := 1; ; try++ {
+		p := launchServe(t, freePort(t), dataDir, up, extra...)
+		ok, exited := p.waitUp(t)
+		if ok {
+			return p
+		}
+		if exited && strings.Contains(p.logs.String(), "address already in use") && try < 5 {
+			t.Logf("port taken before serve bound it; trying another")
+			continue
+		}
+		t.Fatalf("serve did not come up (exited: %v)", exited)
+	}
+}
+
+// launchServe starts serve on port; its logs are shown if the test fails.
+func launchServe(t *testing.T, port int, dataDir string, up *fakeupstream.Server, extra ...string) *proc {
+	t.Helper()
 	args := append([]string{"serve",
 		"--port", strconv.Itoa(port),
 		"--data-dir", dataDir,
@@ -81,7 +101,7 @@ func startServe(t *testing.T, dataDir string, up *fakeupstream.Server, extra ...
 		"--log-level", "debug",
 	}, extra...)
 	cmd := exec.Command(binary(t), args...)
-	logs := &bytes.Buffer{}
+	logs := &syncBuffer{}
 	cmd.Stdout = logs
 	cmd.Stderr = logs
 	require.NoError(t, cmd.Start())
@@ -94,15 +114,47 @@ func startServe(t *testing.T, dataDir string, up *fakeupstream.Server, extra ...
 			t.Logf("serve logs:\n%s", logs.String())
 		}
 	})
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(p.base + "/ping")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 30*time.Second, 50*time.Millisecond, "serve did not come up")
 	return p
+}
+
+// waitUp waits for serve to answer /ping (up) or to exit, for at most 30 s.
+func (p *proc) waitUp(t *testing.T) (up, exited bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			return false, true
+		default:
+		}
+		if resp, err := http.Get(p.base + "/ping"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return true, false
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false, false
+}
+
+// syncBuffer is a bytes.Buffer safe for a child's output copier and the
+// test reading it at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (p *proc) getJSON(t *testing.T, path string, v any) int {
@@ -213,4 +265,23 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 			assert.Contains(t, err.Error(), c.want)
 		})
 	}
+}
+
+// TestServePortTaken: a serve that cannot listen exits with the reason
+// instead of hanging (the ESI client's cache janitors used to keep it
+// waiting forever when it stopped right after starting).
+func TestServePortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", ":0")
+	require.NoError(t, err)
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	up := fakeupstream.New(t, fakeupstream.Options{})
+	p := launchServe(t, port, filepath.Join(t.TempDir(), "store"), up, "--source", "none")
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve kept running on a port it could not listen on")
+	}
+	assert.NotEqual(t, 0, p.cmd.ProcessState.ExitCode())
+	assert.Contains(t, p.logs.String(), "address already in use")
 }
