@@ -14,9 +14,9 @@ import (
 )
 
 // Client calls ESI politely and caches what it learns. Build it with New;
-// it is safe for concurrent use. Run starts its background work (cache
-// janitor, name persistence); calls work without Run, but after Run has
-// returned they fail with ErrClosed.
+// it is safe for concurrent use. Run does its background work (dropping
+// expired cache entries, name persistence); calls work without Run, but
+// after Run has returned they fail with ErrClosed.
 type Client struct {
 	hc      *http.Client
 	cfg     Config
